@@ -1,0 +1,1 @@
+//! Interoperability scenarios against strongSwan in network namespaces.

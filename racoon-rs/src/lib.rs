@@ -1,0 +1,1 @@
+//! racoon-rs: IKEv1 daemon (driver, admin socket, kernel backends).
