@@ -144,17 +144,13 @@ impl Xcbc {
         }
         debug_assert_eq!(seen, total);
         if fill == 16 {
-            for i in 0..16 {
-                block[i] ^= self.k2[i];
-            }
+            block.iter_mut().zip(self.k2).for_each(|(b, k)| *b ^= k);
         } else {
             block[fill] = 0x80;
             for b in block.iter_mut().skip(fill + 1) {
                 *b = 0;
             }
-            for i in 0..16 {
-                block[i] ^= self.k3[i];
-            }
+            block.iter_mut().zip(self.k3).for_each(|(b, k)| *b ^= k);
         }
         self.absorb(&mut state, &block);
         out.copy_from_slice(&state[..out.len()]);

@@ -33,7 +33,9 @@ fn rfc3602_cases_decap_and_reencap() {
 
         let mut rx = EspSa::new(&params).unwrap();
         let mut pkt = packet.clone();
-        let d = rx.decap(&mut pkt).expect(c["case"].as_str().unwrap());
+        let d = rx
+            .decap(&mut pkt)
+            .unwrap_or_else(|err| panic!("{}: {err}", c["case"]));
         assert_eq!(&pkt[d.payload.clone()], &payload[..]);
         assert_eq!(d.seq, seq);
         let nh = d.next_header;
