@@ -742,11 +742,11 @@ fn get_policy(r: &mut Rd<'_>) -> Result<Policy, DecodeError> {
             let src = q.sockaddr()?;
             let dst_at = q.base + q.pos;
             let dst = q.sockaddr()?;
-            if q.remaining() >= 8 {
-                return Err(bad);
-            }
             if src.is_ipv4() != dst.is_ipv4() {
                 return Err(DecodeError::new(dst_at, K::EndpointFamilyMismatch));
+            }
+            if q.remaining() >= 8 {
+                return Err(bad);
             }
             Some(Endpoints { src, dst })
         };
@@ -898,10 +898,10 @@ fn decode_ext(r: &mut Rd<'_>, opts: DecodeOptions) -> Result<Option<Extension>, 
             let local = r.sockaddr()?;
             let at = r.base + r.pos;
             let remote = r.sockaddr()?;
-            r.padded_end()?;
             if local.is_ipv4() != remote.is_ipv4() {
                 return Err(DecodeError::new(at, K::EndpointFamilyMismatch));
             }
+            r.padded_end()?;
             Extension::KmAddress(KmAddress { local, remote })
         }
         ExtType::X_FILTER => {
