@@ -1,2 +1,38 @@
 //! Userspace IPsec "kernel": SAD and SPD with PF_KEY semantics (sans-I/O core),
 //! and, behind the `io` feature, the PF_KEY unix-socket server used by `ipsecd`.
+//!
+//! The core ([`sad`], [`spd`], [`handler`]) does no I/O, reads no clock and owns no
+//! RNG: callers pass a [`Now`] and an `rand_core::RngCore`.
+
+pub mod alg;
+pub mod errno;
+pub mod handler;
+pub mod sad;
+pub mod spd;
+
+pub use errno::Errno;
+
+use std::time::Instant;
+
+/// The current time as the core sees it: a monotonic instant (drives every timer)
+/// and the wall-clock time in seconds since the Unix epoch (only reported in
+/// `LIFETIME_CURRENT` extensions, as a kernel does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: u64,
+}
+
+impl Now {
+    pub fn new(mono: Instant, wall: u64) -> Self {
+        Now { mono, wall }
+    }
+
+    /// `self` advanced by `secs` seconds on both clocks (handy for tests and simulations).
+    pub fn plus_secs(self, secs: u64) -> Self {
+        Now {
+            mono: self.mono + std::time::Duration::from_secs(secs),
+            wall: self.wall.saturating_add(secs),
+        }
+    }
+}
