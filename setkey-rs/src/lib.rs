@@ -8,6 +8,7 @@
 
 pub mod algs;
 pub mod ast;
+pub mod build;
 pub mod lexer;
 pub mod parser;
 pub mod policy;
