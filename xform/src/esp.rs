@@ -159,6 +159,11 @@ impl EspSa {
         self.header_len() + (ct - len) + self.icv_len
     }
 
+    /// Set the last sequence number sent (an SA taken over mid-stream; tests).
+    pub fn set_seq_out(&mut self, seq: u64) {
+        self.seq_out = seq;
+    }
+
     /// Last sequence number sent.
     pub fn seq_out(&self) -> u64 {
         self.seq_out

@@ -5,14 +5,18 @@
 //! installed SA, built once from the keys (key schedules and HMAC pads are
 //! precomputed there), and calls it per packet on its own buffers.
 
+mod ah;
 mod alg;
 mod cipher;
 mod esp;
 mod integ;
+mod ipcomp;
 mod replay;
 
+pub use ah::{AhDecapsulated, AhParams, AhSa, IPPROTO_AH};
 pub use alg::{AuthAlg, CompAlg, EncAlg};
 pub use esp::{Decapsulated, EspParams, EspSa, PadMode};
+pub use ipcomp::{IpcompSa, IPPROTO_COMP, MAX_DECOMPRESSED, MIN_COMPRESS_LEN};
 pub use replay::{ReplayWindow, MAX_WINDOW};
 
 /// Why a transform refused a packet or a key. Small and `Copy`: the engine
