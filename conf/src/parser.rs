@@ -251,8 +251,10 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                     return Ok(());
                 }
                 Tok::Eof => {
+                    // Point just after the last token rather than at an empty last line.
+                    let end = self.toks[self.pos.saturating_sub(1)].end;
                     let d = Diagnostic::error(
-                        self.span(t),
+                        Span::new(self.src, end, end),
                         format!("expected '}}' to close the {what} block, found end of file"),
                     )
                     .with_note(open, "block opened here");
@@ -466,17 +468,17 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                 None if crate::algs::is_any_algorithm(w) => {
                     return self.err(
                         self.span(t),
-                        format!("algorithm mismatched: \"{w}\" is not a {class}"),
+                        format!("algorithm mismatched: \"{w}\" is not {class}"),
                     )
                 }
                 None => {
                     return self.err(
                         self.span(t),
-                        format!("expected a {class} ({}), found \"{w}\"", names.join(", ")),
+                        format!("expected {class} ({}), found \"{w}\"", names.join(", ")),
                     )
                 }
             },
-            _ => return self.expected(&format!("a {class} ({})", names.join(", "))),
+            _ => return self.expected(&format!("{class} ({})", names.join(", "))),
         };
         self.bump();
         let kt = self.peek();
@@ -563,7 +565,8 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                 }
                 Tok::RBrace => {
                     self.bump();
-                    self.err(sp, "unexpected '}' (no block is open)")
+                    self.soft_err(sp, "unexpected '}' (no block is open)");
+                    Ok(())
                 }
                 _ => {
                     let r = self.expected(&format!("a statement ({TOP_KEYWORDS})"));
@@ -610,15 +613,20 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
         let span = kw.to(self.span(st));
         self.expect_semi("include")?;
         if self.st.depth >= MAX_INCLUDE_DEPTH {
-            return self.err(
+            self.soft_err(
                 span,
                 format!("include nesting deeper than {MAX_INCLUDE_DEPTH} levels"),
             );
+            return Ok(());
         }
         let full = join_path(self.st.cfg.paths.include.as_deref(), &pattern);
         let files = match self.st.includes.read_glob(&full) {
             Ok(f) => f,
-            Err(m) => return self.err(span, format!("include \"{full}\": {m}")),
+            Err(m) => {
+                // The statement is complete: report without skipping what follows.
+                self.soft_err(span, format!("include \"{full}\": {m}"));
+                return Ok(());
+            }
         };
         for (name, text) in files {
             self.st.cfg.included.push(name.clone());
@@ -637,12 +645,14 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                 "user" => ps.user = Some(p.name_or_id("user")?),
                 "group" => ps.group = Some(p.name_or_id("group")?),
                 "chroot" => ps.chroot = Some(p.string("directory")?),
-                _ => return p.err(
-                    sp,
-                    format!(
+                _ => {
+                    return p.err(
+                        sp,
+                        format!(
                         "unknown directive \"{w}\" in privsep block (expected user, group, chroot)"
                     ),
-                ),
+                    )
+                }
             }
             p.expect_semi(w)
         })?;
@@ -959,31 +969,44 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                 return self.finish_remote(r);
             }
         }
+        let before = self.st.errors;
         let res = self.block("remote", |p, w, sp| p.remote_directive(&mut r, w, sp));
-        // Register even a block with inner errors so later references resolve.
-        let fin = self.finish_remote(r);
-        res.and(fin)
+        // Register even a block with inner errors so later references resolve, but
+        // validate only a block that parsed cleanly (no follow-on errors).
+        let clean = res.is_ok() && self.st.errors == before;
+        self.register_remote(r, clean);
+        res
     }
 
     fn finish_remote(&mut self, r: Remote) -> PR<()> {
-        let mut ok = true;
+        self.register_remote(r, true);
+        Ok(())
+    }
+
+    fn register_remote(&mut self, r: Remote, validate: bool) {
+        if validate {
+            self.validate_remote(&r);
+        }
+        let idx = self.st.cfg.remotes.len();
+        self.st.remote_idx.insert(r.name.clone(), idx);
+        self.st.cfg.remotes.push(r);
+    }
+
+    fn validate_remote(&mut self, r: &Remote) {
         let what = match r.selector {
             RemoteSelector::Named => format!("remote \"{}\"", r.name),
             _ => format!("remote {}", r.name),
         };
         if r.exchange_mode.is_empty() {
             self.soft_err(r.span, format!("{what}: no exchange_mode specified"));
-            ok = false;
         }
         if r.proposals.is_empty() {
             self.soft_err(r.span, format!("{what}: no proposal specified"));
-            ok = false;
         }
         if r.my_identifier == Identifier::Asn1Dn(None)
             && !matches!(r.certificate_type, Some(CertType::X509 { .. }))
         {
             self.soft_err(r.span, format!("{what}: my_identifier asn1dn has no value and no x509 certificate_type is defined"));
-            ok = false;
         }
         if r.exchange_mode.contains(&ExchangeMode::Aggressive) {
             if let Some(first) = r.proposals.first() {
@@ -991,7 +1014,6 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                     let d = Diagnostic::error(bad.span, format!("{what}: DH group must be equal in all proposals when aggressive mode is used"))
                         .with_note(first.span, format!("first proposal uses {}", first.dh_group));
                     self.st.error(d);
-                    ok = false;
                 } else if !first.dh_group.is_computable() {
                     self.soft_err(
                         first.span,
@@ -1000,15 +1022,9 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                             first.dh_group
                         ),
                     );
-                    ok = false;
                 }
             }
         }
-        let _ = ok;
-        let idx = self.st.cfg.remotes.len();
-        self.st.remote_idx.insert(r.name.clone(), idx);
-        self.st.cfg.remotes.push(r);
-        Ok(())
     }
 
     fn identifier(&mut self, what: &str) -> PR<Identifier> {
@@ -1292,10 +1308,11 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
         let mut dh = None;
         let mut lifetime = None;
         let mut gss: Option<(String, Span)> = None;
+        let before = self.st.errors;
         let res = self.block("proposal", |p, w, sp| match w {
             "encryption_algorithm" => {
                 let (alg, key_len) =
-                    p.algorithm("phase 1 encryption algorithm", IkeEnc::from_name, IkeEnc::names(), |a| Some(a.keylen_rule()))?;
+                    p.algorithm("a phase 1 encryption algorithm", IkeEnc::from_name, IkeEnc::names(), |a| Some(a.keylen_rule()))?;
                 let key_len = if alg.keylen_rule() == KeyLenRule::Fixed { None } else { key_len };
                 enc = Some(WithKeyLen { alg, key_len });
                 p.expect_semi(w)
@@ -1304,13 +1321,13 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                 if p.at_word("tiger") {
                     return p.err(p.here(), "hash algorithm tiger is not supported");
                 }
-                let (h, _) = p.algorithm("hash algorithm", IkeHash::from_name, IkeHash::names(), |_| None)?;
+                let (h, _) = p.algorithm("a hash algorithm", IkeHash::from_name, IkeHash::names(), |_| None)?;
                 hash = Some(h);
                 p.expect_semi(w)
             }
             "authentication_method" => {
                 let at = p.here();
-                let (m, _) = p.algorithm("authentication method", AuthMethod::from_name, AuthMethod::names(), |_| None)?;
+                let (m, _) = p.algorithm("an authentication method", AuthMethod::from_name, AuthMethod::names(), |_| None)?;
                 match m {
                     AuthMethod::GssapiKrb => p.st.warn_once("gssapi", at, "GSSAPI is not implemented: proposals with gssapi_krb will never be chosen"),
                     AuthMethod::RsaEnc | AuthMethod::RsaRev => {
@@ -1367,7 +1384,7 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                     span: kw,
                 });
             }
-            _ if res.is_ok() => self.soft_err(
+            _ if res.is_ok() && self.st.errors == before => self.soft_err(
                 kw,
                 format!("incomplete proposal: missing {}", missing.join(", ")),
             ),
@@ -1583,11 +1600,12 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
             remoteid: 0,
             span: header,
         };
+        let before = self.st.errors;
         let res = self.block("sainfo", |p, w, sp| match w {
             "encryption_algorithm" => {
                 let v = p.algorithm_list(
                     w,
-                    "phase 2 encryption algorithm",
+                    "a phase 2 encryption algorithm",
                     EspEnc::from_name,
                     EspEnc::names(),
                     |a| Some(a.keylen_rule()),
@@ -1601,7 +1619,7 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
             "authentication_algorithm" => {
                 let v = p.algorithm_list(
                     w,
-                    "phase 2 authentication algorithm",
+                    "a phase 2 authentication algorithm",
                     AuthAlg::from_name,
                     AuthAlg::names(),
                     |_| None,
@@ -1612,7 +1630,7 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
             "compression_algorithm" => {
                 let v = p.algorithm_list(
                     w,
-                    "compression algorithm",
+                    "a compression algorithm",
                     CompAlg::from_name,
                     CompAlg::names(),
                     |_| None,
@@ -1629,7 +1647,7 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
             _ => p.err(sp, format!("unknown directive \"{w}\" in sainfo block")),
         });
         let name = s.header();
-        if res.is_ok() {
+        if res.is_ok() && self.st.errors == before {
             for (empty, class) in [
                 (s.encryption.is_empty(), "encryption"),
                 (s.authentication.is_empty(), "authentication"),
