@@ -14,6 +14,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use socket2;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::error::{DecodeError, EncodeError};

@@ -20,6 +20,8 @@ pub mod client;
 pub mod consts;
 pub mod error;
 pub mod ext;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layout;
 mod message;
 
