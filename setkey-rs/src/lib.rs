@@ -9,6 +9,7 @@
 pub mod algs;
 pub mod ast;
 pub mod build;
+pub mod dump;
 pub mod lexer;
 pub mod parser;
 pub mod policy;
