@@ -14,6 +14,7 @@
 pub mod algs;
 pub mod config;
 pub mod diag;
+pub mod dump;
 pub mod lexer;
 pub mod parser;
 pub mod psk;

@@ -541,3 +541,56 @@ fn parse_is_deterministic_and_dumpable() {
     let b = ok(&fixture("everything.conf")).config;
     assert_eq!(a, b);
 }
+
+#[test]
+fn dump_round_trips() {
+    for f in [
+        "everything.conf",
+        "man-psk-anonymous.conf",
+        "man-plain-rsa.conf",
+    ] {
+        let c = ok(&fixture(f)).config;
+        let d1 = conf::dump::remotes_and_sainfos(&c);
+        let c2 = ok(&d1).config;
+        let d2 = conf::dump::remotes_and_sainfos(&c2);
+        // Only the "# inherited from" comments are lost.
+        let strip = |s: &str| {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&d1), strip(&d2), "{f}");
+        assert_eq!(c.remotes.len(), c2.remotes.len());
+        assert_eq!(c.sainfos.len(), c2.sainfos.len());
+        for (a, b) in c.remotes.iter().zip(&c2.remotes) {
+            assert_eq!(a.proposals.len(), b.proposals.len());
+            assert_eq!(
+                (a.lifetime, &a.exchange_mode, &a.peers_identifier),
+                (b.lifetime, &b.exchange_mode, &b.peers_identifier)
+            );
+        }
+        for (a, b) in c.sainfos.iter().zip(&c2.sainfos) {
+            assert_eq!(
+                (&a.local, &a.remote, &a.from, &a.encryption, a.pfs_group),
+                (&b.local, &b.remote, &b.from, &b.encryption, b.pfs_group)
+            );
+        }
+    }
+    let c = ok(&fixture("everything.conf")).config;
+    let d = conf::dump::remotes_and_sainfos(&c);
+    assert!(
+        d.contains(
+            "remote \"child\" {\n\t# inherited from base\n\tremote_address 198.51.100.2 [4500];\n"
+        ),
+        "{d}"
+    );
+    assert!(
+        d.contains("\t\tencryption_algorithm blowfish 160;\n"),
+        "{d}"
+    );
+    assert!(
+        d.contains("sainfo address 10.3.0.1-10.3.0.9 [any] 1 anonymous {\n"),
+        "{d}"
+    );
+}

@@ -1,4 +1,3 @@
 fn main() {
-    eprintln!("racoon: not implemented yet");
-    std::process::exit(1);
+    std::process::exit(racoon_rs::cli::main_with(std::env::args_os()));
 }
