@@ -948,8 +948,11 @@ fn decode_msg(buf: &[u8], opts: DecodeOptions) -> Result<Message, DecodeError> {
     if len < buf.len() {
         return Err(DecodeError::new(len, K::Overlong));
     }
-    let mut seen = [0u64; 1024];
-    let mut exts = Vec::new();
+    // Types below 64 in one word; a full 65536-bit set only if a larger
+    // (unknown) type shows up, so the common case costs nothing.
+    let mut seen_low = 0u64;
+    let mut seen_high: Option<Box<[u64; 1024]>> = None;
+    let mut exts = Vec::with_capacity(((len - MSG_HEADER_LEN) / 8).min(16));
     let mut off = MSG_HEADER_LEN;
     let mut src: Option<(usize, Address)> = None;
     let mut dst: Option<(usize, Address)> = None;
@@ -967,10 +970,15 @@ fn decode_msg(buf: &[u8], opts: DecodeOptions) -> Result<Message, DecodeError> {
             return Err(DecodeError::new(off, K::ExtPastEnd));
         }
         let (word, bit) = (usize::from(etype.0 / 64), etype.0 % 64);
-        if seen[word] & (1 << bit) != 0 {
+        let slot = if word == 0 {
+            &mut seen_low
+        } else {
+            &mut seen_high.get_or_insert_with(|| Box::new([0u64; 1024]))[word]
+        };
+        if *slot & (1 << bit) != 0 {
             return Err(DecodeError::new(off + 2, K::DuplicateExt(etype)));
         }
-        seen[word] |= 1 << bit;
+        *slot |= 1 << bit;
         let mut r = Rd {
             b: &buf[off..off + elen],
             pos: 4,

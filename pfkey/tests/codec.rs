@@ -779,3 +779,34 @@ fn identity_trailing_nul_and_kmprivate_padding() {
     let d = Message::decode(&k.encode().unwrap()).unwrap();
     assert_eq!(d.kmprivate().unwrap(), &vec![1, 2, 3, 0, 0, 0, 0, 0]);
 }
+
+#[test]
+fn duplicate_unknown_extension_lenient() {
+    let mut m = Message::new(MsgType::DUMP, SaType::ESP);
+    m.push(Extension::Unknown {
+        ext_type: ExtType(4000),
+        body: vec![0; 4],
+    });
+    m.push(Extension::Unknown {
+        ext_type: ExtType(65535),
+        body: vec![0; 4],
+    });
+    m.push(Extension::Unknown {
+        ext_type: ExtType(63),
+        body: vec![0; 4],
+    });
+    let b = m.encode().unwrap();
+    assert_eq!(Message::decode_lenient(&b).unwrap(), m);
+    m.push(Extension::Unknown {
+        ext_type: ExtType(65535),
+        body: vec![0; 4],
+    });
+    let e = Message::decode_lenient(&m.encode().unwrap()).unwrap_err();
+    assert_eq!(
+        e,
+        DecodeError {
+            offset: 16 + 24 + 2,
+            kind: DecodeErrorKind::DuplicateExt(ExtType(65535))
+        }
+    );
+}
