@@ -58,7 +58,8 @@ pub fn date20_with_offset(t: u64, offset: i64) -> String {
 pub struct SystemClock;
 
 impl SystemClock {
-    fn utc_offset(t: u64) -> i64 {
+    /// Local time offset from UTC at `t`, in seconds.
+    pub fn utc_offset(t: u64) -> i64 {
         let tt = t.min(i64::MAX as u64) as libc::time_t;
         // SAFETY: localtime_r only writes into the tm we own; both pointers are valid.
         unsafe {

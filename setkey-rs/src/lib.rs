@@ -14,3 +14,4 @@ pub mod lexer;
 pub mod parser;
 pub mod policy;
 pub mod resolve;
+pub mod run;
