@@ -7,6 +7,8 @@
 pub mod alg;
 pub mod errno;
 pub mod handler;
+#[cfg(feature = "io")]
+pub mod io;
 pub mod sad;
 pub mod spd;
 

@@ -1,4 +1,252 @@
-fn main() {
-    eprintln!("ipsecd: not implemented yet");
-    std::process::exit(1);
+//! `ipsecd`: the standalone userspace IPsec engine serving the PF_KEY socket.
+//!
+//! ```text
+//! ipsecd [-F] [-d]... [-p PIDFILE] [--pfkey-socket PATH] [--log stderr|syslog]
+//! ```
+//! Without `-F` it detaches (double fork, new session, stdio on /dev/null)
+//! and writes its pid file. SIGTERM and SIGINT stop it cleanly: the socket and
+//! pid files are removed and it exits 0.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use engine::io::{Config, Engine};
+use tracing::{error, info};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogTarget {
+    Stderr,
+    Syslog,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ipsecd",
+    version,
+    about = "Userspace IPsec engine (PF_KEY v2 server)"
+)]
+struct Args {
+    /// Stay in the foreground (and log to stderr unless --log says otherwise).
+    #[arg(short = 'F', long)]
+    foreground: bool,
+    /// More logging (-d debug, -dd trace).
+    #[arg(short = 'd', action = clap::ArgAction::Count)]
+    debug: u8,
+    /// Pid file written after detaching.
+    #[arg(short = 'p', long, default_value = "/run/racoon-rs/ipsecd.pid")]
+    pid_file: PathBuf,
+    /// PF_KEY socket path [env: PFKEY_SOCKET; default: /run/racoon-rs/pfkey.sock].
+    #[arg(long, value_name = "PATH")]
+    pfkey_socket: Option<PathBuf>,
+    /// Where logs go (default: stderr with -F, syslog otherwise).
+    #[arg(long, value_enum)]
+    log: Option<LogTarget>,
+}
+
+/// A tracing writer that hands each formatted event to syslog(3).
+#[derive(Clone, Copy)]
+struct Syslog;
+
+struct SyslogLine {
+    prio: libc::c_int,
+    buf: Vec<u8>,
+}
+
+impl Write for SyslogLine {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        // bounded: one event's text
+        if self.buf.len() < 8192 {
+            self.buf
+                .extend_from_slice(&b[..b.len().min(8192 - self.buf.len())]);
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SyslogLine {
+    fn drop(&mut self) {
+        let text: Vec<u8> = self
+            .buf
+            .iter()
+            .copied()
+            .filter(|&c| c != 0 && c != b'\n')
+            .collect();
+        if let Ok(c) = CString::new(text) {
+            // SAFETY: both pointers are valid NUL-terminated strings for the call.
+            unsafe { libc::syslog(self.prio, c"%s".as_ptr(), c.as_ptr()) };
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for Syslog {
+    type Writer = SyslogLine;
+
+    fn make_writer(&'a self) -> SyslogLine {
+        SyslogLine {
+            prio: libc::LOG_INFO,
+            buf: Vec::new(),
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> SyslogLine {
+        let prio = match *meta.level() {
+            tracing::Level::ERROR => libc::LOG_ERR,
+            tracing::Level::WARN => libc::LOG_WARNING,
+            tracing::Level::INFO => libc::LOG_INFO,
+            _ => libc::LOG_DEBUG,
+        };
+        SyslogLine {
+            prio,
+            buf: Vec::new(),
+        }
+    }
+}
+
+fn init_logging(args: &Args) {
+    let level = match args.debug {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("IPSECD_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let target = args.log.unwrap_or(if args.foreground {
+        LogTarget::Stderr
+    } else {
+        LogTarget::Syslog
+    });
+    match target {
+        LogTarget::Stderr => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        LogTarget::Syslog => {
+            // SAFETY: the ident is a static NUL-terminated string.
+            unsafe { libc::openlog(c"ipsecd".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .without_time()
+                .with_writer(Syslog)
+                .init()
+        }
+    }
+}
+
+/// Detach from the terminal: fork, setsid, fork, chdir /, stdio to /dev/null.
+/// Must run before any thread exists.
+fn daemonize() -> std::io::Result<()> {
+    // SAFETY: single-threaded at this point (no runtime yet); the parent exits
+    // immediately without running destructors that could touch shared state.
+    unsafe {
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        if libc::setsid() == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::umask(0o077);
+        if libc::chdir(c"/".as_ptr()) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_pid_file(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, format!("{}\n", std::process::id()))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let socket = pfkey::socket_path(args.pfkey_socket.as_deref());
+    // Relative paths would break after chdir("/").
+    let socket = std::path::absolute(&socket).unwrap_or(socket);
+    let pid_file = std::path::absolute(&args.pid_file).unwrap_or(args.pid_file.clone());
+    if !args.foreground {
+        if let Err(e) = daemonize() {
+            eprintln!("ipsecd: cannot daemonize: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    init_logging(&args);
+    if !args.foreground {
+        if let Err(e) = write_pid_file(&pid_file) {
+            error!("cannot write pid file {}: {e}", pid_file.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = rt.block_on(async {
+        let handle = match Engine::spawn(Config::new(&socket)) {
+            Ok(h) => h,
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        info!(
+            "ipsecd {} serving {}",
+            env!("CARGO_PKG_VERSION"),
+            socket.display()
+        );
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut term, mut int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(t), Ok(i)) => (t, i),
+            (Err(e), _) | (_, Err(e)) => {
+                error!("cannot install signal handlers: {e}");
+                handle.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: shutting down"),
+            _ = int.recv() => info!("SIGINT: shutting down"),
+        }
+        handle.shutdown().await;
+        ExitCode::SUCCESS
+    });
+    if !args.foreground {
+        let _ = std::fs::remove_file(&pid_file);
+    }
+    code
 }

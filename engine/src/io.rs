@@ -1,0 +1,479 @@
+//! The PF_KEY server: a unix-domain `SOCK_SEQPACKET` socket, one PF_KEY
+//! message per packet, in front of the sans-I/O [`Kernel`].
+//!
+//! One task owns the [`Kernel`] and receives everything through a channel:
+//! packets from socket clients, messages from in-process clients
+//! ([`EngineHandle::connect`]), data-plane calls ([`EngineHandle::call`]) and
+//! its own timer (a 250 ms tick driving [`Kernel::handle_timeout`]).
+//! Each socket client has a reader task and a writer task with a bounded
+//! queue: a client that does not read loses messages (as a full kernel socket
+//! buffer does) but never blocks the engine.
+
+use std::collections::HashMap;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pfkey::Message;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_seqpacket::{UnixSeqpacket, UnixSeqpacketListener};
+use tracing::{debug, info, warn};
+
+use crate::handler::{Kernel, Limits, Output, SocketId};
+use crate::Now;
+
+/// How often lifetimes are checked.
+pub const TIMER_TICK: Duration = Duration::from_millis(250);
+
+/// Largest PF_KEY message (`sadb_msg_len` is 16 bits of 8-byte words).
+pub const MAX_PFKEY_MSG: usize = 0xffff * 8;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Path of the PF_KEY socket (see [`pfkey::socket_path`]).
+    pub socket_path: PathBuf,
+    /// Concurrent socket clients; further connections are closed at once.
+    pub max_clients: usize,
+    /// Largest accepted request in bytes; longer packets are answered EINVAL.
+    pub max_msg_len: usize,
+    /// Messages queued per client before further ones are dropped.
+    pub client_queue: usize,
+    /// SAD/SPD sizes.
+    pub limits: Limits,
+}
+
+impl Config {
+    pub fn new(socket_path: impl Into<PathBuf>) -> Self {
+        Config {
+            socket_path: socket_path.into(),
+            max_clients: 64,
+            max_msg_len: MAX_PFKEY_MSG,
+            client_queue: 65_536,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} exists and is not a socket")]
+    NotASocket { path: PathBuf },
+    #[error("another server is listening on {path}")]
+    InUse { path: PathBuf },
+    #[error("cannot bind {path}: {source}")]
+    Bind {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot set mode 0600 on {path}: {source}")]
+    Chmod {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// The current time from the system clocks (only the I/O layer reads them).
+pub fn now() -> Now {
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Now::new(Instant::now(), wall)
+}
+
+enum Sink {
+    Socket(mpsc::Sender<Vec<u8>>),
+    InProc(mpsc::Sender<Message>),
+}
+
+type Call = Box<dyn FnOnce(&mut Kernel, Now) -> Vec<Output> + Send>;
+
+enum Cmd {
+    Connect(SocketId, Sink),
+    Disconnect(SocketId),
+    Packet(SocketId, Vec<u8>),
+    Msg(SocketId, Message),
+    Call(Call),
+}
+
+/// A running engine. Dropping it does not stop the engine; call [`EngineHandle::shutdown`].
+pub struct EngineHandle {
+    cmd: mpsc::UnboundedSender<Cmd>,
+    stop: watch::Sender<bool>,
+    ids: Arc<AtomicU64>,
+    tasks: Vec<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+/// An in-process PF_KEY client: the same messages a socket client gets,
+/// without the encoding.
+pub struct InProcClient {
+    id: SocketId,
+    cmd: mpsc::UnboundedSender<Cmd>,
+    rx: mpsc::Receiver<Message>,
+}
+
+impl InProcClient {
+    pub fn id(&self) -> SocketId {
+        self.id
+    }
+
+    /// Submits a request as if written to the socket.
+    pub fn send(&self, msg: Message) -> Result<(), Error> {
+        self.cmd
+            .send(Cmd::Msg(self.id, msg))
+            .map_err(|_| Error::Stopped)
+    }
+
+    /// The next message for this client (`None` once the engine stopped).
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.rx.recv().await
+    }
+
+    pub fn try_recv(&mut self) -> Option<Message> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for InProcClient {
+    fn drop(&mut self) {
+        let _ = self.cmd.send(Cmd::Disconnect(self.id));
+    }
+}
+
+/// The engine: see [`Engine::spawn`].
+pub struct Engine;
+
+impl Engine {
+    /// Binds the PF_KEY socket (creating its directory with mode 0700 if
+    /// missing; the socket gets mode 0600) and starts the engine on the
+    /// current tokio runtime.
+    pub fn spawn(config: Config) -> Result<EngineHandle, Error> {
+        let listener = bind(&config.socket_path)?;
+        info!(path = %config.socket_path.display(), "PF_KEY socket listening");
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let ids = Arc::new(AtomicU64::new(1));
+        let core = tokio::spawn(core_task(
+            Kernel::new(config.limits),
+            cmd_rx,
+            stop_rx.clone(),
+        ));
+        let acceptor = tokio::spawn(accept_task(
+            listener,
+            config.clone(),
+            cmd_tx.clone(),
+            ids.clone(),
+            stop_rx,
+        ));
+        Ok(EngineHandle {
+            cmd: cmd_tx,
+            stop: stop_tx,
+            ids,
+            tasks: vec![core, acceptor],
+            path: config.socket_path,
+        })
+    }
+}
+
+impl EngineHandle {
+    /// A new in-process client (its own socket id; registrations and
+    /// broadcasts work as for socket clients).
+    pub fn connect(&self, queue: usize) -> Result<InProcClient, Error> {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        self.cmd
+            .send(Cmd::Connect(id, Sink::InProc(tx)))
+            .map_err(|_| Error::Stopped)?;
+        Ok(InProcClient {
+            id,
+            cmd: self.cmd.clone(),
+            rx,
+        })
+    }
+
+    /// Runs `f` on the kernel (data-plane calls: lookups, `acquire`,
+    /// `account`, …); the messages it returns are delivered. Resolves to
+    /// `f`'s other result.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Kernel, Now) -> (R, Vec<Output>) + Send + 'static,
+    ) -> Result<R, Error> {
+        let (tx, rx) = oneshot::channel();
+        let call: Call = Box::new(move |k, now| {
+            let (r, out) = f(k, now);
+            let _ = tx.send(r);
+            out
+        });
+        self.cmd.send(Cmd::Call(call)).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    pub fn socket_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops every task and removes the socket file.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => debug!(path = %self.path.display(), "socket removed"),
+            Err(e) => warn!(path = %self.path.display(), "cannot remove socket: {e}"),
+        }
+    }
+}
+
+fn bind(path: &Path) -> Result<UnixSeqpacketListener, Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| Error::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+        }
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(Error::NotASocket {
+                path: path.to_path_buf(),
+            });
+        }
+        if UnixSeqpacket::connect_blocking(path).is_ok() {
+            return Err(Error::InUse {
+                path: path.to_path_buf(),
+            });
+        }
+        // A stale socket from a previous run.
+        let _ = std::fs::remove_file(path);
+    }
+    let listener = UnixSeqpacketListener::bind(path).map_err(|source| Error::Bind {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        Error::Chmod {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(listener)
+}
+
+async fn accept_task(
+    mut listener: UnixSeqpacketListener,
+    config: Config,
+    cmd: mpsc::UnboundedSender<Cmd>,
+    ids: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let active = Arc::new(AtomicUsize::new(0));
+    let mut clients: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            r = listener.accept() => match r {
+                Ok(sock) => {
+                    clients.retain(|c| !c.is_finished());
+                    if active.load(Ordering::Relaxed) >= config.max_clients {
+                        warn!("too many PF_KEY clients, closing a new connection");
+                        drop(sock);
+                        continue;
+                    }
+                    let id = ids.fetch_add(1, Ordering::Relaxed);
+                    active.fetch_add(1, Ordering::Relaxed);
+                    clients.push(tokio::spawn(client_task(
+                        id,
+                        sock,
+                        config.clone(),
+                        cmd.clone(),
+                        active.clone(),
+                        stop.clone(),
+                    )));
+                }
+                Err(e) => {
+                    warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    for c in clients {
+        c.abort();
+    }
+}
+
+async fn client_task(
+    id: SocketId,
+    sock: UnixSeqpacket,
+    config: Config,
+    cmd: mpsc::UnboundedSender<Cmd>,
+    active: Arc<AtomicUsize>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let sock = Arc::new(sock);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(config.client_queue.max(1));
+    if cmd.send(Cmd::Connect(id, Sink::Socket(tx))).is_err() {
+        active.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    debug!(client = id, "PF_KEY client connected");
+    let wsock = sock.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if let Err(e) = wsock.send(&b).await {
+                debug!(client = id, "send: {e}");
+                break;
+            }
+        }
+    });
+    // One byte more than the limit tells an oversized packet from a full one.
+    let mut buf = vec![0u8; config.max_msg_len.saturating_add(1)];
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            r = sock.recv(&mut buf) => match r {
+                Ok(info) => {
+                    let n = info.bytes_read();
+                    if n == 0 {
+                        break; // orderly shutdown by the peer
+                    }
+                    let n = n.min(config.max_msg_len.saturating_add(1));
+                    if cmd.send(Cmd::Packet(id, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    debug!(client = id, "recv: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    let _ = cmd.send(Cmd::Disconnect(id));
+    writer.abort();
+    active.fetch_sub(1, Ordering::Relaxed);
+    debug!(client = id, "PF_KEY client gone");
+}
+
+struct Core {
+    kernel: Kernel,
+    sinks: HashMap<SocketId, Sink>,
+    rng: StdRng,
+}
+
+impl Core {
+    fn deliver(&mut self, sender: Option<SocketId>, outs: Vec<Output>) {
+        for o in outs {
+            let to = self.kernel.recipients(o.dest, sender);
+            if to.is_empty() {
+                continue;
+            }
+            let mut bytes: Option<Vec<u8>> = None;
+            for id in to {
+                match self.sinks.get(&id) {
+                    Some(Sink::Socket(tx)) => {
+                        if bytes.is_none() {
+                            match o.msg.encode() {
+                                Ok(b) => bytes = Some(b),
+                                Err(e) => {
+                                    warn!("cannot encode {:?}: {e}", o.msg.header.msg_type);
+                                    break;
+                                }
+                            }
+                        }
+                        if let Some(b) = &bytes {
+                            if tx.try_send(b.clone()).is_err() {
+                                debug!(client = id, "queue full, message dropped");
+                            }
+                        }
+                    }
+                    Some(Sink::InProc(tx)) if tx.try_send(o.msg.clone()).is_err() => {
+                        debug!(client = id, "queue full, message dropped");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, c: Cmd) {
+        match c {
+            Cmd::Connect(id, sink) => {
+                self.kernel.connect(id);
+                self.sinks.insert(id, sink);
+            }
+            Cmd::Disconnect(id) => {
+                self.kernel.disconnect(id);
+                self.sinks.remove(&id);
+            }
+            Cmd::Packet(id, bytes) => {
+                let out = self.kernel.handle_bytes(now(), id, &bytes, &mut self.rng);
+                if let Some((h, _)) = pfkey::Header::peek(&bytes) {
+                    debug!(client = id, msg = ?h.msg_type, satype = ?h.satype, seq = h.seq, replies = out.len(), "request");
+                }
+                self.deliver(Some(id), out);
+            }
+            Cmd::Msg(id, msg) => {
+                let out = self.kernel.handle_message(now(), id, msg, &mut self.rng);
+                self.deliver(Some(id), out);
+            }
+            Cmd::Call(f) => {
+                let out = f(&mut self.kernel, now());
+                self.deliver(None, out);
+            }
+        }
+    }
+}
+
+async fn core_task(
+    kernel: Kernel,
+    mut cmd: mpsc::UnboundedReceiver<Cmd>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut core = Core {
+        kernel,
+        sinks: HashMap::new(),
+        rng: StdRng::from_entropy(),
+    };
+    // Timers are checked on a fixed tick: `handle_timeout` scans the SAD, so a
+    // tick bounds that cost no matter how many messages arrive.
+    let mut tick = tokio::time::interval(TIMER_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            c = cmd.recv() => match c {
+                Some(c) => core.handle(c),
+                None => break,
+            },
+            _ = tick.tick() => {
+                let out = core.kernel.handle_timeout(now());
+                if !out.is_empty() {
+                    debug!(messages = out.len(), "timers fired");
+                }
+                core.deliver(None, out);
+            }
+        }
+    }
+}
