@@ -15,6 +15,7 @@ pub mod algs;
 pub mod config;
 pub mod diag;
 pub mod dump;
+pub mod fuzzing;
 pub mod lexer;
 pub mod parser;
 pub mod psk;

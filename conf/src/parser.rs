@@ -962,6 +962,8 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
                 r.selector = selector;
                 r.remote_address = None;
             } else {
+                // racoon copies the parent's peer address, whichever form gave it.
+                r.remote_address = parent.peer().cloned();
                 r.selector = RemoteSelector::Named;
             }
             if self.at(Tok::Semi) {

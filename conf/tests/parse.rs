@@ -594,3 +594,22 @@ fn dump_round_trips() {
         "{d}"
     );
 }
+
+#[test]
+fn named_remote_inherits_index_address() {
+    let p = ok("remote 192.0.2.1 [4500] { exchange_mode main; proposal { encryption_algorithm aes; hash_algorithm sha1; authentication_method pre_shared_key; dh_group 2; } }\nremote \"n\" inherit \"192.0.2.1[4500]\";\n");
+    let n = p.config.remote_by_name("n").unwrap();
+    assert_eq!(
+        n.remote_address.as_ref().unwrap().to_string(),
+        "192.0.2.1[4500]"
+    );
+    assert_eq!(n.selector, RemoteSelector::Named);
+    // and then remote_address cannot be given again, as in racoon
+    let d = parse("remote 192.0.2.1 { exchange_mode main; proposal { encryption_algorithm aes; hash_algorithm sha1; authentication_method pre_shared_key; dh_group 2; } }\nremote \"n\" inherit \"192.0.2.1[500]\" { remote_address 192.0.2.2; }\n", "t").unwrap_err();
+    assert!(
+        d.render()
+            .contains("t:2:39: error: remote_address already specified"),
+        "{}",
+        d.render()
+    );
+}
