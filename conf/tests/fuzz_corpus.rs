@@ -33,6 +33,6 @@ fn every_prefix_of_a_full_config() {
     )
     .unwrap();
     for i in (0..src.len()).filter(|&i| src.is_char_boundary(i)) {
-        conf::fuzzing::racoon_conf(src[..i].as_bytes());
+        conf::fuzzing::racoon_conf(&src.as_bytes()[..i]);
     }
 }
