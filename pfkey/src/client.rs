@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub use socket2;
 use socket2::{Domain, SockAddr, Socket, Type};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::layout::MAX_MSG_LEN;
@@ -123,7 +124,8 @@ impl Client {
 
     /// Encode and send one message as one packet.
     pub fn send(&self, msg: &Message) -> Result<(), ClientError> {
-        let buf = msg.encode()?;
+        // The encoding may hold key material: wipe it after sending.
+        let buf = Zeroizing::new(msg.encode()?);
         self.send_raw(&buf)
     }
 
@@ -137,24 +139,29 @@ impl Client {
     }
 
     /// Receive one packet (at most the size cap) without decoding it.
+    ///
+    /// The packet may contain key material (GET replies); the scratch buffer
+    /// is wiped, the returned copy is the caller's to wipe.
     pub fn recv_raw(&self) -> Result<Vec<u8>, ClientError> {
         // One byte more than the cap: a packet that fills it was too big
         // (SOCK_SEQPACKET discards the rest of a truncated packet).
-        let mut buf = vec![0u8; self.max_len + 1];
-        let n = (&self.sock).read(&mut buf)?;
+        let mut scratch = vec![0u8; self.max_len + 1];
+        let n = (&self.sock).read(&mut scratch)?;
+        let used = scratch.get_mut(..n).unwrap_or_default();
+        let out = used.to_vec();
+        used.zeroize();
         if n == 0 {
             return Err(ClientError::Closed);
         }
         if n > self.max_len {
             return Err(ClientError::TooBig(self.max_len));
         }
-        buf.truncate(n);
-        Ok(buf)
+        Ok(out)
     }
 
-    /// Receive and decode one message.
+    /// Receive and decode one message (the raw bytes are wiped afterwards).
     pub fn recv(&self) -> Result<Message, ClientError> {
-        let buf = self.recv_raw()?;
+        let buf = Zeroizing::new(self.recv_raw()?);
         Ok(Message::decode_with(&buf, self.opts)?)
     }
 

@@ -290,7 +290,23 @@ impl Message {
 
     /// Decode exactly one message filling `buf`, with options.
     ///
-    /// Never panics; allocations are bounded by a small multiple of `buf.len()`.
+    /// Rejected, with the byte offset of the problem ([`DecodeError`]):
+    /// a buffer shorter than 16 bytes or than `sadb_msg_len` says
+    /// (`Truncated`), longer (`Overlong`, or `Misaligned` when the excess is
+    /// not whole words), `sadb_msg_len` < 2, version ≠ 2, a zero extension
+    /// length, an extension past the end, a repeated extension type, an
+    /// unknown type (unless [`DecodeOptions::keep_unknown`]), an extension
+    /// whose length does not match its layout (fixed-size extensions must be
+    /// exactly their size; variable ones may carry < 8 bytes of padding),
+    /// sockaddrs that are short, not `AF_INET`/`AF_INET6`, or with a prefix
+    /// longer than the address, ipsecrequests whose byte length is < 16,
+    /// past the policy or not a multiple of 8, tunnel/KMADDRESS endpoints of
+    /// two families, and (unless disabled) SRC/DST family or upper-protocol
+    /// mismatches. Reserved fields and padding bytes are not checked.
+    ///
+    /// Never panics. Allocations are bounded by the input: at most one
+    /// [`Extension`] (64 bytes) per 8 input bytes plus copies of variable
+    /// payloads; no length field alone drives an allocation.
     pub fn decode_with(buf: &[u8], opts: DecodeOptions) -> Result<Message, DecodeError> {
         decode_msg(buf, opts)
     }
