@@ -1062,3 +1062,47 @@ impl Kernel {
             .min()
     }
 }
+
+/// The fuzzing entry point (also replayed over the seed corpus by the tests):
+/// feeds `data` to a fresh kernel as a sequence of packets, each as long as
+/// its header's `sadb_msg_len` says (the rest when that is 0 or too long),
+/// from two sockets in turn, then runs the timers. Must never panic.
+pub fn fuzz_entry(data: &[u8]) {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let t0 = Now::new(Instant::now(), 1_000_000);
+    let mut k = Kernel::default();
+    k.connect(1);
+    k.connect(2);
+    let mut rest = data;
+    let mut i = 0u64;
+    while !rest.is_empty() && i < 256 {
+        let n = match Header::peek(rest) {
+            Some((_, len)) if len >= 16 && len <= rest.len() => len,
+            _ => rest.len(),
+        };
+        let (pkt, tail) = rest.split_at(n);
+        for o in k.handle_bytes(t0, 1 + (i % 2), pkt, &mut rng) {
+            let _ = k.recipients(o.dest, Some(1 + (i % 2)));
+            let _ = o.msg.encode();
+        }
+        rest = tail;
+        i += 1;
+    }
+    if let Some(p) = k.spd().dump().first().map(|p| p.id) {
+        let _ = k.acquire(
+            t0,
+            p,
+            0,
+            IpAddr::from([10, 0, 0, 1]),
+            IpAddr::from([10, 0, 0, 2]),
+        );
+    }
+    let keys: Vec<SaKey> = k.sad().iter().map(SecAssoc::key).collect();
+    for key in keys {
+        let _ = k.account(t0, &key, 1 << 20, 1000);
+    }
+    let _ = k.poll_timeout();
+    let _ = k.handle_timeout(t0.plus_secs(40));
+    let _ = k.handle_timeout(t0.plus_secs(1 << 40));
+}
