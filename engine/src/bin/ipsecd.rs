@@ -126,6 +126,7 @@ fn init_logging(args: &Args) {
     match target {
         LogTarget::Stderr => tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .init(),
         LogTarget::Syslog => {
