@@ -630,12 +630,16 @@ impl Kernel {
 
     fn register(&mut self, sender: SocketId, msg: &Message) -> Result<Vec<Output>, Errno> {
         let t = msg.header.satype.0;
-        let st = self.socks.entry(sender).or_default();
+        // A socket already gone: nothing to register, nobody to answer.
+        let Some(st) = self.socks.get_mut(&sender) else {
+            return Ok(Vec::new());
+        };
         if t != SATYPE_UNSPEC {
-            if st.registered & (1 << t) != 0 {
+            let bit = 1u32 << t.min(31);
+            if st.registered & bit != 0 {
                 return Err(Errno::EEXIST);
             }
-            st.registered |= 1 << t;
+            st.registered |= bit;
         }
         let list = |l: &[alg::AlgInfo]| Supported {
             algs: l
@@ -671,7 +675,10 @@ impl Kernel {
             1 => true,
             _ => return Err(Errno::EINVAL),
         };
-        self.socks.entry(sender).or_default().promisc = on;
+        match self.socks.get_mut(&sender) {
+            Some(st) => st.promisc = on,
+            None => return Ok(Vec::new()),
+        }
         Ok(vec![Output {
             dest: Dest::All,
             msg: msg.clone(),
@@ -1055,7 +1062,11 @@ impl Kernel {
 
     /// When [`Kernel::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let acq = self.acq.values().map(|a| a.sent + ACQUIRE_BLOCK).min();
+        let acq = self
+            .acq
+            .values()
+            .filter_map(|a| a.sent.checked_add(ACQUIRE_BLOCK))
+            .min();
         [self.sad.next_deadline(), self.spd.next_deadline(), acq]
             .into_iter()
             .flatten()

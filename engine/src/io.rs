@@ -101,6 +101,19 @@ enum Sink {
 
 type Call = Box<dyn FnOnce(&mut Kernel, Now) -> Vec<Output> + Send>;
 
+/// Requests (packets, in-process messages) queued to the core before readers wait.
+const DATA_QUEUE: usize = 1024;
+
+/// The two ways into the core task: control (connect, disconnect, calls;
+/// bounded by the number of clients and callers) and data (requests; bounded,
+/// so a flooding client waits instead of growing memory). The core prefers
+/// control, so a connection is always known before its first request.
+#[derive(Clone)]
+struct Chans {
+    ctl: mpsc::UnboundedSender<Cmd>,
+    data: mpsc::Sender<Cmd>,
+}
+
 enum Cmd {
     Connect(SocketId, Sink),
     Disconnect(SocketId),
@@ -109,9 +122,10 @@ enum Cmd {
     Call(Call),
 }
 
-/// A running engine. Dropping it does not stop the engine; call [`EngineHandle::shutdown`].
+/// A running engine. Dropping it stops the tasks but leaves the socket file;
+/// [`EngineHandle::shutdown`] also removes it.
 pub struct EngineHandle {
-    cmd: mpsc::UnboundedSender<Cmd>,
+    cmd: Chans,
     stop: watch::Sender<bool>,
     ids: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
@@ -122,7 +136,7 @@ pub struct EngineHandle {
 /// without the encoding.
 pub struct InProcClient {
     id: SocketId,
-    cmd: mpsc::UnboundedSender<Cmd>,
+    cmd: Chans,
     rx: mpsc::Receiver<Message>,
 }
 
@@ -131,10 +145,13 @@ impl InProcClient {
         self.id
     }
 
-    /// Submits a request as if written to the socket.
-    pub fn send(&self, msg: Message) -> Result<(), Error> {
+    /// Submits a request as if written to the socket (waits while the
+    /// engine's request queue is full).
+    pub async fn send(&self, msg: Message) -> Result<(), Error> {
         self.cmd
+            .data
             .send(Cmd::Msg(self.id, msg))
+            .await
             .map_err(|_| Error::Stopped)
     }
 
@@ -150,7 +167,7 @@ impl InProcClient {
 
 impl Drop for InProcClient {
     fn drop(&mut self) {
-        let _ = self.cmd.send(Cmd::Disconnect(self.id));
+        let _ = self.cmd.ctl.send(Cmd::Disconnect(self.id));
     }
 }
 
@@ -164,12 +181,18 @@ impl Engine {
     pub fn spawn(config: Config) -> Result<EngineHandle, Error> {
         let listener = bind(&config.socket_path)?;
         info!(path = %config.socket_path.display(), "PF_KEY socket listening");
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let (data_tx, data_rx) = mpsc::channel(DATA_QUEUE);
+        let cmd_tx = Chans {
+            ctl: ctl_tx,
+            data: data_tx,
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let ids = Arc::new(AtomicU64::new(1));
         let core = tokio::spawn(core_task(
             Kernel::new(config.limits),
-            cmd_rx,
+            ctl_rx,
+            data_rx,
             stop_rx.clone(),
         ));
         let acceptor = tokio::spawn(accept_task(
@@ -196,6 +219,7 @@ impl EngineHandle {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(queue.max(1));
         self.cmd
+            .ctl
             .send(Cmd::Connect(id, Sink::InProc(tx)))
             .map_err(|_| Error::Stopped)?;
         Ok(InProcClient {
@@ -218,7 +242,10 @@ impl EngineHandle {
             let _ = tx.send(r);
             out
         });
-        self.cmd.send(Cmd::Call(call)).map_err(|_| Error::Stopped)?;
+        self.cmd
+            .ctl
+            .send(Cmd::Call(call))
+            .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)
     }
 
@@ -283,7 +310,7 @@ fn bind(path: &Path) -> Result<UnixSeqpacketListener, Error> {
 async fn accept_task(
     mut listener: UnixSeqpacketListener,
     config: Config,
-    cmd: mpsc::UnboundedSender<Cmd>,
+    cmd: Chans,
     ids: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -327,13 +354,13 @@ async fn client_task(
     id: SocketId,
     sock: UnixSeqpacket,
     config: Config,
-    cmd: mpsc::UnboundedSender<Cmd>,
+    cmd: Chans,
     active: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
 ) {
     let sock = Arc::new(sock);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(config.client_queue.max(1));
-    if cmd.send(Cmd::Connect(id, Sink::Socket(tx))).is_err() {
+    if cmd.ctl.send(Cmd::Connect(id, Sink::Socket(tx))).is_err() {
         active.fetch_sub(1, Ordering::Relaxed);
         return;
     }
@@ -359,7 +386,7 @@ async fn client_task(
                         break; // orderly shutdown by the peer
                     }
                     let n = n.min(config.max_msg_len.saturating_add(1));
-                    if cmd.send(Cmd::Packet(id, buf[..n].to_vec())).is_err() {
+                    if cmd.data.send(Cmd::Packet(id, buf[..n].to_vec())).await.is_err() {
                         break;
                     }
                 }
@@ -370,7 +397,7 @@ async fn client_task(
             }
         }
     }
-    let _ = cmd.send(Cmd::Disconnect(id));
+    let _ = cmd.ctl.send(Cmd::Disconnect(id));
     writer.abort();
     active.fetch_sub(1, Ordering::Relaxed);
     debug!(client = id, "PF_KEY client gone");
@@ -448,7 +475,8 @@ impl Core {
 
 async fn core_task(
     kernel: Kernel,
-    mut cmd: mpsc::UnboundedReceiver<Cmd>,
+    mut ctl: mpsc::UnboundedReceiver<Cmd>,
+    mut data: mpsc::Receiver<Cmd>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut core = Core {
@@ -462,11 +490,13 @@ async fn core_task(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            biased;
             _ = stop.changed() => break,
-            c = cmd.recv() => match c {
+            c = ctl.recv() => match c {
                 Some(c) => core.handle(c),
                 None => break,
             },
+            Some(c) = data.recv() => core.handle(c),
             _ = tick.tick() => {
                 let out = core.kernel.handle_timeout(now());
                 if !out.is_empty() {

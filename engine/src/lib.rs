@@ -30,10 +30,22 @@ impl Now {
         Now { mono, wall }
     }
 
-    /// `self` advanced by `secs` seconds on both clocks (handy for tests and simulations).
+    /// `self` advanced by `secs` seconds on both clocks (handy for tests and
+    /// simulations); the monotonic clock saturates at the largest representable instant.
     pub fn plus_secs(self, secs: u64) -> Self {
+        let mut mono = self.mono;
+        let mut step = std::time::Duration::from_secs(secs);
+        while !step.is_zero() {
+            match mono.checked_add(step) {
+                Some(m) => {
+                    mono = m;
+                    break;
+                }
+                None => step /= 2,
+            }
+        }
         Now {
-            mono: self.mono + std::time::Duration::from_secs(secs),
+            mono,
             wall: self.wall.saturating_add(secs),
         }
     }

@@ -245,7 +245,7 @@ impl SecAssoc {
     /// The earliest instant at which a time-based limit can fire.
     pub fn next_deadline(&self) -> Option<Instant> {
         if self.state == SaState::Larval {
-            return Some(self.added + LARVAL_LIFETIME);
+            return self.added.checked_add(LARVAL_LIFETIME);
         }
         let mut best: Option<Instant> = None;
         let mut consider = |t: Instant| {
@@ -261,11 +261,15 @@ impl SecAssoc {
         ];
         for l in lims.into_iter().flatten() {
             if l.addtime != 0 {
-                consider(self.added + Duration::from_secs(l.addtime));
+                if let Some(t) = self.added.checked_add(Duration::from_secs(l.addtime)) {
+                    consider(t);
+                }
             }
             if l.usetime != 0 {
                 if let Some(f) = self.first_use {
-                    consider(f + Duration::from_secs(l.usetime));
+                    if let Some(t) = f.checked_add(Duration::from_secs(l.usetime)) {
+                        consider(t);
+                    }
                 }
             }
         }

@@ -506,12 +506,18 @@ impl Spd {
                 let h = p.hard.as_ref()?;
                 let mut t: Option<Instant> = None;
                 if h.addtime != 0 {
-                    t = Some(p.added + std::time::Duration::from_secs(h.addtime));
+                    t = p
+                        .added
+                        .checked_add(std::time::Duration::from_secs(h.addtime));
                 }
                 if h.usetime != 0 {
-                    let u =
-                        p.last_use.unwrap_or(p.added) + std::time::Duration::from_secs(h.usetime);
-                    t = Some(t.map_or(u, |x| x.min(u)));
+                    if let Some(u) = p
+                        .last_use
+                        .unwrap_or(p.added)
+                        .checked_add(std::time::Duration::from_secs(h.usetime))
+                    {
+                        t = Some(t.map_or(u, |x| x.min(u)));
+                    }
                 }
                 t
             })

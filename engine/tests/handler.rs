@@ -958,3 +958,32 @@ fn malformed_bytes_never_stop_the_engine() {
         let _ = h.k.handle_bytes(now, A, &b[..n], &mut h.rng);
     }
 }
+
+#[test]
+fn huge_lifetimes_do_not_overflow_timers() {
+    // found by the corpus mutation test: Instant + u64::MAX seconds panicked
+    let mut h = H::new();
+    let huge = Lifetime {
+        addtime: u64::MAX,
+        usetime: u64::MAX,
+        ..Default::default()
+    };
+    let m = esp_add(0x700, 1)
+        .with(Extension::LifetimeHard(huge))
+        .with(Extension::LifetimeSoft(huge));
+    h.one(A, m, Dest::All);
+    let p = tunnel_policy(
+        PDir::OUT,
+        "10.1.0.0",
+        "10.2.0.0",
+        "192.0.2.1",
+        "192.0.2.2",
+        Level::REQUIRE,
+    )
+    .with(Extension::LifetimeHard(huge));
+    h.one(A, p, Dest::All);
+    h.k.account(t0(), &key_of(0x700, "192.0.2.2"), 1, 1);
+    let _ = h.k.poll_timeout();
+    assert!(h.k.handle_timeout(t0().plus_secs(u64::MAX)).is_empty() || h.k.sad().is_empty());
+    assert!(h.k.handle_timeout(t0().plus_secs(3600)).is_empty());
+}

@@ -336,6 +336,7 @@ async fn pfkey_server_end_to_end() {
     let mut inproc = handle.connect(64).unwrap();
     inproc
         .send(Message::new(MsgType::REGISTER, SaType::AH).with_seq(5))
+        .await
         .unwrap();
     let r = timeout(Duration::from_secs(2), inproc.recv())
         .await
