@@ -810,3 +810,30 @@ fn duplicate_unknown_extension_lenient() {
         }
     );
 }
+
+#[test]
+fn largest_message_of_tiny_unknown_extensions() {
+    // 65509 distinct unknown 8-byte extensions: the maximum count of
+    // extensions a lenient decode can produce. Must be linear, not quadratic.
+    let mut m = Message::new(MsgType::DUMP, SaType::ESP);
+    for t in 27..=u16::MAX {
+        m.push(Extension::Unknown {
+            ext_type: ExtType(t),
+            body: vec![0; 4],
+        });
+    }
+    let b = m.encode().unwrap();
+    assert_eq!(b.len(), 16 + 8 * 65509);
+    let t = std::time::Instant::now();
+    let d = Message::decode_lenient(&b).unwrap();
+    assert_eq!(d.exts.len(), 65509);
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    // Strict mode stops at the first one.
+    assert_eq!(
+        Message::decode(&b).unwrap_err(),
+        DecodeError {
+            offset: 18,
+            kind: DecodeErrorKind::UnknownExt(ExtType(27))
+        }
+    );
+}
