@@ -385,3 +385,39 @@ async fn refuses_a_path_in_use_and_bounds_clients() {
     handle.shutdown().await;
     let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn ipsecd_serves_and_exits_cleanly_on_sigterm() {
+    let path = temp_socket("ipsecd");
+    let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ipsecd"))
+        .arg("-F")
+        .env("PFKEY_SOCKET", &path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut sock = None;
+    for _ in 0..100 {
+        if let Ok(s) = UnixSeqpacket::connect(&path).await {
+            sock = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = sock.expect("ipsecd listening within 5 s");
+    s.send(&hdr(7, 3, 2, 9, 1)).await.unwrap();
+    let r = recv(&s).await;
+    assert_eq!(
+        (r.header.msg_type, r.header.errno, r.header.seq),
+        (MsgType::REGISTER, 0, 9)
+    );
+    // SAFETY: plain kill(2) on our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!path.exists(), "socket removed on SIGTERM");
+    let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+}
