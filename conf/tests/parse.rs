@@ -613,3 +613,146 @@ fn named_remote_inherits_index_address() {
         d.render()
     );
 }
+
+#[test]
+fn remaining_directive_forms() {
+    let src = r#"
+listen { adminsock "/run/r.sock"; isakmp_natt 2001:db8::5 [4500]; }
+remote "k" {
+	exchange_mode main base;
+	situation secrecy;
+	my_identifier keyid "/etc/racoon/keyid";
+	peers_identifier keyid file "/etc/racoon/peer-keyid";
+	peers_identifier user_fqdn "u@example";
+	peers_identifier fqdn example.org;
+	my_identifier address "192.0.2.1";
+	peers_certfile "legacy.crt";
+	generate_policy off;
+	nat_traversal off;
+	ike_frag on;
+	rekey on;
+	dpd off;
+	proposal {
+		encryption_algorithm cast128;
+		hash_algorithm md5;
+		authentication_method dsssig;
+		dh_group 1;
+		gssapi_id "x";
+	}
+}
+sainfo address 10.0.0.1 -10.0.0.9 [any] udp subnet ::/0 any { encryption_algorithm null; authentication_algorithm non_auth; compression_algorithm deflate; pfs_group 5; }
+sainfo user_fqdn "a@b" keyid "kid" from user_fqdn "c@d" { encryption_algorithm des; authentication_algorithm hmac_md5; compression_algorithm deflate; }
+"#;
+    let d = parse(src, "t").unwrap_err();
+    // gssapi_id without gssapi_krb is the only error.
+    assert_eq!(d.error_count(), 1, "{}", d.render());
+    assert!(
+        d.render()
+            .contains("t:22:3: error: gss_id is only valid with authentication_method gssapi_krb"),
+        "{}",
+        d.render()
+    );
+
+    let p = ok(&src.replace("\t\tgssapi_id \"x\";\n", ""));
+    let c = &p.config;
+    assert_eq!(
+        c.listen.adminsock,
+        AdminSock::Path {
+            path: "/run/r.sock".into(),
+            owner: NameOrId::Id(0),
+            group: NameOrId::Id(0),
+            mode: 0o600
+        }
+    );
+    assert!(c.listen.addrs[0].natt);
+    let r = &c.remotes[0];
+    assert_eq!(
+        r.exchange_mode,
+        vec![ExchangeMode::Main, ExchangeMode::Base]
+    );
+    assert_eq!(r.my_identifier, Identifier::Address(Some(ip("192.0.2.1"))));
+    assert_eq!(
+        r.peers_identifier,
+        vec![
+            Identifier::KeyIdFile("/etc/racoon/peer-keyid".into()),
+            Identifier::UserFqdn("u@example".into()),
+            Identifier::Fqdn("example.org".into())
+        ]
+    );
+    assert_eq!(r.peers_certfile, Some(PeersCert::X509("legacy.crt".into())));
+    assert_eq!(
+        (
+            r.generate_policy,
+            r.nat_traversal,
+            r.ike_frag,
+            r.rekey,
+            r.dpd
+        ),
+        (
+            GeneratePolicy::Off,
+            Tristate::Off,
+            Tristate::On,
+            Tristate::On,
+            false
+        )
+    );
+    let pr = &r.proposals[0];
+    assert_eq!(
+        (pr.encryption, pr.hash, pr.auth_method, pr.dh_group),
+        (
+            WithKeyLen {
+                alg: IkeEnc::Cast128,
+                key_len: Some(128)
+            },
+            IkeHash::Md5,
+            AuthMethod::DssSig,
+            DhGroup::Modp768
+        )
+    );
+    let s = &c.sainfos[0];
+    assert_eq!(
+        s.local,
+        SaSelector::Id(SaId::Range {
+            start: ip("10.0.0.1"),
+            end: ip("10.0.0.9"),
+            port: 0,
+            proto: UlProto::Number(17)
+        })
+    );
+    assert_eq!(
+        s.remote,
+        SaSelector::Id(SaId::Subnet {
+            addr: ip("::"),
+            prefix: 0,
+            port: 0,
+            proto: UlProto::Any
+        })
+    );
+    assert_eq!(s.remote.to_string(), "subnet ::/0 [any] any");
+    assert_eq!(
+        s.encryption,
+        vec![WithKeyLen {
+            alg: EspEnc::Null,
+            key_len: None
+        }]
+    );
+    assert_eq!(s.pfs_group, Some(DhGroup::Modp1536));
+    let s = &c.sainfos[1];
+    assert_eq!(
+        (s.local.clone(), s.remote.clone()),
+        (
+            SaSelector::Id(SaId::UserFqdn("a@b".into())),
+            SaSelector::Id(SaId::KeyId("kid".into()))
+        )
+    );
+    assert_eq!(s.from, Some(Identifier::UserFqdn("c@d".into())));
+    let w = p.warnings.render();
+    assert!(
+        w.contains("test.conf:5:12: warning: situation secrecy/integrity is not implemented"),
+        "{w}"
+    );
+    assert!(
+        w.contains("test.conf:11:17: warning: peers_certfile without a type is deprecated"),
+        "{w}"
+    );
+}
