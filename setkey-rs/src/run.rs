@@ -87,7 +87,16 @@ pub struct Runner<'a> {
     /// Current statement line (for "The result of line N").
     pub line: u32,
     buf: String,
+    /// Messages sent whose reply has not been read yet: (seq, line, type).
+    inflight: std::collections::VecDeque<(u32, u32, MsgType)>,
+    next_seq: u32,
 }
+
+/// How many single-reply messages may be outstanding at once. setkey waits
+/// for each reply before sending the next message; the engine answers one
+/// socket's messages in order, so keeping a window of them in flight gives
+/// the same results and output while not paying one round trip per line.
+const WINDOW: usize = 64;
 
 impl<'a> Runner<'a> {
     pub fn new(
@@ -104,6 +113,8 @@ impl<'a> Runner<'a> {
             engine_errors: 0,
             line: 0,
             buf: String::new(),
+            inflight: std::collections::VecDeque::new(),
+            next_seq: 0,
         }
     }
 
@@ -219,11 +230,81 @@ impl<'a> Runner<'a> {
         true
     }
 
+    /// Whether `m` can be sent without waiting for its reply: a message with
+    /// exactly one reply that prints nothing unless it carries an error.
+    fn pipelinable(&self, m: &Message) -> bool {
+        !(self.opts.verbose || self.opts.hexdump || self.opts.forever)
+            && matches!(
+                m.header.msg_type,
+                MsgType::ADD
+                    | MsgType::UPDATE
+                    | MsgType::DELETE
+                    | MsgType::X_SPDADD
+                    | MsgType::X_SPDUPDATE
+                    | MsgType::X_SPDDELETE
+            )
+    }
+
+    /// Read replies until at most `keep` messages are in flight.
+    pub fn drain(&mut self, keep: usize) -> io::Result<()> {
+        let mut reads = 0usize;
+        while self.inflight.len() > keep {
+            reads += 1;
+            let r = match self.t.recv() {
+                Ok(r) if reads <= MAX_REPLIES => r,
+                Ok(_) => {
+                    self.flush()?;
+                    eprintln!("recv: too many unrelated messages");
+                    self.engine_errors += self.inflight.len();
+                    self.inflight.clear();
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.flush()?;
+                    eprintln!("recv: {e}");
+                    self.engine_errors += self.inflight.len();
+                    self.inflight.clear();
+                    return Ok(());
+                }
+            };
+            let Ok(msg) = Message::decode_with(&r, DecodeOptions::LENIENT) else {
+                continue;
+            };
+            let Some(&(seq, line, t)) = self.inflight.front() else {
+                break;
+            };
+            if msg.header.pid != self.opts.pid || msg.header.seq != seq || msg.header.msg_type != t
+            {
+                continue;
+            }
+            self.inflight.pop_front();
+            let saved = std::mem::replace(&mut self.line, line);
+            self.postproc(&msg);
+            self.line = saved;
+        }
+        self.flush()
+    }
+
     /// sendkeymsg(): send one message and process replies until seq 0.
     pub fn sendkeymsg(&mut self, m: &Message) -> io::Result<()> {
         if self.opts.not_really {
             return Ok(());
         }
+        if self.pipelinable(m) {
+            self.next_seq = self.next_seq.wrapping_add(1).max(1);
+            let seq = self.next_seq;
+            let bytes = m
+                .clone()
+                .with_seq(seq)
+                .encode()
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            self.drain(WINDOW - 1)?;
+            self.t.send(&bytes)?;
+            self.inflight.push_back((seq, self.line, m.header.msg_type));
+            return Ok(());
+        }
+        // Anything else waits for what is in flight, then runs alone.
+        self.drain(0)?;
         let bytes = m.encode().map_err(|e| io::Error::other(e.to_string()))?;
         if self.opts.forever {
             dump::shortdump_hdr(&mut self.buf);
@@ -272,6 +353,7 @@ impl<'a> Runner<'a> {
 
     /// Linux deleteall: DUMP, then DELETE for every matching SPI.
     fn deleteall(&mut self, satype: u8, s: &SaSpec) -> io::Result<()> {
+        self.drain(0)?;
         if self.opts.not_really {
             return Ok(());
         }
@@ -463,18 +545,23 @@ pub fn run_script(
     );
     loop {
         match p.next_stmt() {
-            Ok(None) => return Ok(ScriptEnd::Done),
+            Ok(None) => {
+                r.drain(0)?;
+                return Ok(ScriptEnd::Done);
+            }
             Ok(Some(stmt)) => {
                 for w in &stmt.warnings {
                     r.print(&format!("{w}\n"))?;
                 }
                 r.line = stmt.line;
                 if stmt.cmd == Command::Exit {
+                    r.drain(0)?;
                     return Ok(ScriptEnd::Done);
                 }
                 r.exec(&stmt.cmd)?;
             }
             Err(e) => {
+                r.drain(0)?;
                 r.print(&format!("{e}\n"))?;
                 if !e.fatal {
                     r.print(&format!("parse failed, line {}.\n", e.line))?;
@@ -501,6 +588,7 @@ pub fn run_stdin(
         line.clear();
         // Bound a single line like setkey's 1024-byte buffer (but without truncation).
         if input.read_line(&mut line)? == 0 {
+            r.drain(0)?;
             return Ok((errors, false));
         }
         let l = line.trim_end_matches(['\n', '\r']);
@@ -537,6 +625,7 @@ pub fn run_stdin(
                     }
                     r.line = s.line;
                     if s.cmd == Command::Exit {
+                        r.drain(0)?;
                         return Ok((errors, true));
                     }
                     r.exec(&s.cmd)?;
@@ -546,6 +635,7 @@ pub fn run_stdin(
                     r.print(&format!("{e}\n"))?;
                     errors += 1;
                     if e.fatal {
+                        r.drain(0)?;
                         return Ok((errors, true));
                     }
                 }

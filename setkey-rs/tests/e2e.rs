@@ -270,3 +270,51 @@ fn netbsd_algorithm_key_table() {
         "{engine_gaps:?}"
     );
 }
+
+/// Single-reply messages are kept in flight (a window, not one round trip
+/// per line); errors must still name their own line, in order, and come
+/// before a later parse error.
+#[test]
+fn pipelined_errors_keep_their_lines_and_order() {
+    let Some(d) = start("pipe") else { return };
+    let add = |spi: u32| format!("add 192.0.2.1 192.0.2.2 esp {spi} -E null;\n");
+    let mut body = String::from("flush;\n");
+    body += &add(0x1001); // line 2
+    body += &add(0x1001); // line 3: duplicate
+    body += &add(0x1002); // line 4
+    body += &add(0x1002); // line 5: duplicate
+    for spi in 0x2000..0x2100 {
+        body += &add(spi); // lines 6..261
+    }
+    body += &add(0x2000); // line 262: duplicate
+    body += "add 192.0.2.1 ;\n"; // line 263: syntax error
+    let o = script(&d, &body);
+    let out = text(&o);
+    let results: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("The result of line"))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            "The result of line 3: File exists.",
+            "The result of line 5: File exists.",
+            "The result of line 262: File exists."
+        ],
+        "{out}"
+    );
+    let r262 = out
+        .find("The result of line 262")
+        .expect("line 262 reported");
+    let pf = out
+        .find("parse failed, line 263.")
+        .expect("parse error reported");
+    assert!(
+        r262 < pf,
+        "engine results come before the later parse error:\n{out}"
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let o = setkey(&d, &["-D"], None);
+    let n = text(&o).matches("\tesp mode=any").count();
+    assert_eq!(n, 2 + 0x100, "every non-duplicate SA was installed");
+}
