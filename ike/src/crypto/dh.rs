@@ -23,6 +23,9 @@
 
 use std::sync::OnceLock;
 
+use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
+use crypto_bigint::{Limb, Uint, Word};
+
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
