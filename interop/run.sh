@@ -1,0 +1,518 @@
+#!/usr/bin/env bash
+# Interop runner: racoon-rs (or a second strongSwan) against strongSwan 5.9 + kernel-libipsec,
+# each scenario in its own uniquely named network namespaces. See interop/README.md.
+#
+#   interop/run.sh [--strict] [--list] [SCENARIO[:ROLE] ...]
+#
+# Without arguments every directory under interop/scenarios/ runs, once per role it lists.
+# Exit status: 0 when no scenario FAILed (PENDING does not fail unless --strict), 1 otherwise,
+# 2 on usage errors or when a required tool is missing.
+#
+# Environment: RACOON_BIN, SETKEY_BIN, RACOONCTL_BIN (default target/debug/...),
+# INTEROP_WORK (directory for logs and captures; default a new /tmp/interop.XXXXXX),
+# INTEROP_RESULTS (append the result rows, tab separated, to this file too),
+# INTEROP_SCENARIO_TIMEOUT (seconds per scenario run, default 240).
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+SCEN_ROOT=$HERE/scenarios
+RACOON_BIN=${RACOON_BIN:-$ROOT/target/debug/racoon}
+SETKEY_BIN=${SETKEY_BIN:-$ROOT/target/debug/setkey}
+RACOONCTL_BIN=${RACOONCTL_BIN:-$ROOT/target/debug/racoonctl}
+CHARON=${CHARON:-/usr/sbin/charon-systemd}
+SCENARIO_TIMEOUT=${INTEROP_SCENARIO_TIMEOUT:-240}
+export RACOON_BIN SETKEY_BIN RACOONCTL_BIN CHARON
+
+log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
+now_ms() { date +%s%3N; }
+
+# ---------------------------------------------------------------------------------------------
+# Resource registry: every process and namespace we create is written here first, so that the
+# EXIT trap (of this process and of the parent) can remove exactly what we made, by PID and by
+# namespace name. Never by process name.
+# ---------------------------------------------------------------------------------------------
+REGISTRY=${REGISTRY:-}
+reg() { [ -n "$REGISTRY" ] && printf '%s %s\n' "$1" "$2" >>"$REGISTRY"; }
+
+stop_pid() { # stop_pid PID: TERM, wait up to 3 s, then KILL
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+    for i in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+}
+
+cleanup_registry() { # processes first (newest first), then whatever still lives in our netns
+    local reg=$1 kind val pid
+    [ -f "$reg" ] || return 0
+    while read -r kind val; do
+        [ "$kind" = pid ] && stop_pid "$val"
+    done < <(tac "$reg")
+    while read -r kind val; do
+        [ "$kind" = ns ] || continue
+        ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$val" || continue
+        for pid in $(ip netns pids "$val" 2>/dev/null); do stop_pid "$pid"; done
+        ip netns del "$val" 2>/dev/null
+    done < <(tac "$reg")
+    : >"$reg"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for scenario `checks` scripts (sourced in the single-scenario process).
+# Sides: A = our side (racoon-rs, or strongSwan in baseline scenarios), B = strongSwan.
+# ---------------------------------------------------------------------------------------------
+fail() { log "FAIL: $*"; echo "$*" >"$RUN/fail_reason"; exit 1; }
+note() { log "$*"; }
+ns_of() { case $1 in A) echo "$NS_A" ;; B) echo "$NS_B" ;; N) echo "$NS_N" ;; *) fail "bad side $1" ;; esac; }
+in_ns() { local ns; ns=$(ns_of "$1"); shift; ip netns exec "$ns" "$@"; }
+side_kind() { if [ "$1" = A ]; then echo "$SIDE_A"; else echo strongswan; fi; }
+
+sw() { # sw SIDE swanctl-args...: swanctl against that side's charon (bounded)
+    local side=$1; shift
+    [ "$(side_kind "$side")" = strongswan ] || fail "sw: side $side is not strongSwan"
+    STRONGSWAN_CONF=$RUN/$side/strongswan.conf SWANCTL_DIR=$RUN/$side/swanctl \
+        timeout 30 swanctl "$@"
+}
+
+our_setkey() { # our_setkey ARGS...: racoon-rs' setkey against our engine, inside netns A
+    PFKEY_SOCKET=$RUN/A/pfkey.sock timeout 10 ip netns exec "$NS_A" "$SETKEY_BIN" "$@"
+}
+
+sa_count() { # sa_count SIDE [CHILD]: installed child SAs (strongSwan) or SAD entries (ours)
+    local side=$1 child=${2:-}
+    if [ "$(side_kind "$side")" = strongswan ]; then
+        if [ -n "$child" ]; then
+            sw "$side" --list-sas 2>/dev/null | grep -Ec "^ +$child: #[0-9]+, reqid [0-9]+, INSTALLED" || true
+        else
+            sw "$side" --list-sas 2>/dev/null | grep -Ec ", INSTALLED," || true
+        fi
+    else
+        our_setkey -D 2>/dev/null | grep -Ec '^[0-9a-f:.]+(\[[0-9]+\])? [0-9a-f:.]+(\[[0-9]+\])?$' || true
+    fi
+}
+
+ike_count() { # ike_count SIDE: established IKE SAs (strongSwan only)
+    sw "$1" --list-sas 2>/dev/null | grep -Ec ": #[0-9]+, ESTABLISHED, IKEv1" || true
+}
+
+wait_for() { # wait_for SECONDS CMD...: poll every 0.1 s until CMD succeeds
+    local deadline=$(( $(now_ms) + $1 * 1000 )); shift
+    while [ "$(now_ms)" -lt "$deadline" ]; do "$@" && return 0; sleep 0.1; done
+    return 1
+}
+
+has_child() { [ "$(sa_count "$1" "${2:-}")" -ge "${3:-1}" ]; }
+
+initiate() { # initiate [CHILD] [COUNT] [RESPONDER_CHILD]: bring the tunnel up; records time
+    local child=${1:-$CHILD} want=${2:-1} rchild=${3:-${1:-$CHILD}} t0 t1 deadline
+    t0=$(now_ms)
+    if [ "$(side_kind "$INITIATOR")" = strongswan ]; then
+        sw "$INITIATOR" --initiate --child "$child" --timeout "$EST_TIMEOUT" >>"$RUN/swanctl.out" 2>&1 ||
+            fail "swanctl --initiate --child $child failed on side $INITIATOR"
+    else
+        # racoon-rs initiates from traffic (ACQUIRE): one ping a second until the peer has the SA
+        deadline=$(( t0 + EST_TIMEOUT * 1000 ))
+        while [ "$(now_ms)" -lt "$deadline" ] && ! has_child "$RESPONDER" "$rchild" "$want"; do
+            in_ns A ping -n -q -c 1 -W 1 -I "${TRIGGER_SRC:-$IN_A}" "${TRIGGER_DST:-$IN_B}" >/dev/null 2>&1
+        done
+    fi
+    wait_for "$EST_TIMEOUT" has_child "$RESPONDER" "$rchild" "$want" ||
+        fail "child $rchild not installed on responder $RESPONDER within ${EST_TIMEOUT}s"
+    wait_for 5 has_child "$INITIATOR" "$child" "$want" ||
+        fail "child $child not installed on initiator $INITIATOR"
+    t1=$(now_ms)
+    [ -n "$ESTABLISH_MS" ] || { ESTABLISH_MS=$((t1 - t0)); echo "$ESTABLISH_MS" >"$RUN/establish_ms"; }
+    note "child $child up in $((t1 - t0)) ms (initiator $INITIATOR)"
+}
+
+no_sa() { [ "$(sa_count "$1")" -eq 0 ]; } # no_sa SIDE
+
+expect_no_sa() { # expect_no_sa [SECONDS]: neither side has a child SA for that long
+    local secs=${1:-3} i
+    for i in $(seq 1 "$secs"); do
+        [ "$(sa_count B)" -eq 0 ] || fail "side B has a child SA"
+        [ "$(sa_count A)" -eq 0 ] || fail "side A has a child SA"
+        sleep 1
+    done
+}
+
+try_initiate() { # try_initiate [CHILD]: an attempt that is expected to fail; never fails itself
+    local child=${1:-$CHILD} i
+    if [ "$(side_kind "$INITIATOR")" = strongswan ]; then
+        sw "$INITIATOR" --initiate --child "$child" --timeout "$EST_TIMEOUT" >>"$RUN/swanctl.out" 2>&1 || true
+    else
+        for i in $(seq 1 "$EST_TIMEOUT"); do
+            in_ns A ping -n -q -c 1 -W 1 -I "$IN_A" "$IN_B" >/dev/null 2>&1 && break
+        done
+    fi
+}
+
+log_has() { # log_has SIDE ERE: the side's daemon log matches
+    local f=$RUN/$1/charon.log
+    [ "$(side_kind "$1")" = strongswan ] || f=$RUN/$1/daemon.out
+    grep -Eq -- "$2" "$f" 2>/dev/null
+}
+
+ping_one() { # ping_one SIDE SRC DST [COUNT]
+    in_ns "$1" ping -n -q -c "${4:-3}" -i 0.2 -W 2 -I "$2" "$3" >>"$RUN/ping.out" 2>&1
+}
+
+ping_both() { # ping_both [A_ADDR B_ADDR]: through the tunnel in both directions
+    local a=${1:-$IN_A} b=${2:-$IN_B}
+    ping_one A "$a" "$b" || fail "ping $a -> $b failed"
+    ping_one B "$b" "$a" || fail "ping $b -> $a failed"
+    note "ping $a <-> $b ok"
+}
+
+expect_no_ping() { # expect_no_ping SIDE SRC DST: traffic outside the selectors must not pass
+    ! in_ns "$1" ping -n -q -c 2 -i 0.2 -W 1 -I "$2" "$3" >>"$RUN/ping.out" 2>&1 ||
+        fail "ping $2 -> $3 passed but should not"
+}
+
+IPERF_PIDS=()
+iperf() { # iperf LABEL SECONDS [PORT] [A_ADDR B_ADDR]: TCP A -> B through the tunnel, records Mbit/s
+    # a 1 s run while the wire is captured (so the bulk data is checked too), then the measured
+    # run with the capture paused, so that dumpcap does not eat the CPU being measured
+    local label=$1 secs=$2 port=${3:-5201} a=${4:-$IN_A} b=${5:-$IN_B} mbit
+    iperf_run "$label-probe" 1 "$port" "$a" "$b" >/dev/null
+    local capturing=$CAP_PID
+    capture_stop
+    mbit=$(iperf_run "$label" "$secs" "$port" "$a" "$b") || fail "iperf3 $label failed"
+    [ -n "$capturing" ] && capture_start
+    printf '%s=%s ' "$label" "$mbit" >>"$RUN/throughput"
+    note "throughput $label: $mbit Mbit/s"
+}
+
+iperf_run() { # iperf_run LABEL SECONDS PORT A_ADDR B_ADDR: prints the receiver's Mbit/s
+    local label=$1 secs=$2 port=$3 a=$4 b=$5 spid mbit
+    in_ns B iperf3 -s -1 -B "$b" -p "$port" >"$RUN/iperf-server-$label.out" 2>&1 &
+    spid=$!; reg pid "$spid"
+    wait_for 5 sh -c "ip netns exec $NS_B ss -Hltn 'sport = :$port' | grep -q LISTEN" ||
+        fail "iperf3 server did not start"
+    timeout $((secs + 20)) ip netns exec "$NS_A" iperf3 -c "$b" -B "$a" -p "$port" -t "$secs" \
+        -f m --connect-timeout 3000 >"$RUN/iperf-$label.out" 2>&1 ||
+        { stop_pid "$spid"; fail "iperf3 $label failed (see iperf-$label.out)"; }
+    stop_pid "$spid"
+    mbit=$(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") print $(i-1) }' \
+        "$RUN/iperf-$label.out" | tail -1)
+    [ -n "$mbit" ] || fail "no iperf3 receiver rate for $label"
+    echo "$mbit"
+}
+
+kill_side() { # kill_side SIDE [SIGNAL]: stop that side's daemon (default SIGKILL)
+    local pid; pid=$(cat "$RUN/$1/daemon.pid")
+    kill "-${2:-KILL}" "$pid" 2>/dev/null
+    wait_for 5 sh -c "! kill -0 $pid 2>/dev/null" || fail "side $1 daemon $pid did not stop"
+}
+
+restart_side() { start_side "$1" || fail "restart of side $1 failed"; }
+
+# ---------------------------------------------------------------------------------------------
+# Topology
+# ---------------------------------------------------------------------------------------------
+template() { # template SRC DST SIDE: substitute @DIR@ @A_LOCAL@ @A_PEER@ @B_LOCAL@ @B_PEER@
+    sed -e "s|@DIR@|$RUN/$3|g" -e "s|@A_LOCAL@|$A_LOCAL|g" -e "s|@A_PEER@|$A_PEER|g" \
+        -e "s|@B_LOCAL@|$B_LOCAL|g" -e "s|@B_PEER@|$B_PEER|g" -e "s|@IN_A@|$IN_A|g" \
+        -e "s|@IN_B@|$IN_B|g" "$1" >"$2"
+}
+
+ns_base() { # loopback up, no IPv6 noise, no default route ever
+    ip -n "$1" link set lo up
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+}
+
+mk_ns() { reg ns "$1"; ip netns add "$1" || fail "ip netns add $1"; ns_base "$1"; }
+
+setup_net() {
+    local tok=$1 cidr
+    NS_A=ri${tok}a NS_B=ri${tok}b NS_N=ri${tok}n
+    VETH_A=ri${tok}va VETH_B=ri${tok}vb VETH_NA=ri${tok}na VETH_NB=ri${tok}nb
+    mk_ns "$NS_A"; mk_ns "$NS_B"
+    case $NAT in
+    no)
+        A_LOCAL=192.0.2.1 A_PEER=192.0.2.2 B_LOCAL=192.0.2.2 B_PEER=192.0.2.1
+        ip link add "$VETH_A" netns "$NS_A" type veth peer name "$VETH_B" netns "$NS_B" || fail "veth"
+        ip -n "$NS_A" addr add 192.0.2.1/24 dev "$VETH_A"
+        ip -n "$NS_B" addr add 192.0.2.2/24 dev "$VETH_B"
+        ip -n "$NS_A" link set "$VETH_A" up; ip -n "$NS_B" link set "$VETH_B" up
+        CAPTURE_NS=$NS_B CAPTURE_IF=$VETH_B
+        ;;
+    initiator|A|B)
+        # the NATed side sits in 10.0.0.0/8 behind namespace N, which masquerades onto
+        # 192.0.2.0/24 with the address the peer expects; so each peer sees the other at its
+        # usual 192.0.2.x address and only the NATed side's own address changes
+        local behind=$NAT pub
+        [ "$behind" = initiator ] && behind=$INITIATOR
+        [ "$behind" = A ] && pub=B || pub=A
+        mk_ns "$NS_N"
+        ip link add "$VETH_NA" netns "$NS_N" type veth peer name "$VETH_A" netns "$(ns_of "$behind")" || fail veth
+        ip link add "$VETH_NB" netns "$NS_N" type veth peer name "$VETH_B" netns "$(ns_of "$pub")" || fail veth
+        local inner_if=$VETH_A pub_if=$VETH_B
+        ip -n "$(ns_of "$behind")" addr add 10.0.0.2/8 dev "$inner_if"
+        ip -n "$NS_N" addr add 10.0.0.1/8 dev "$VETH_NA"
+        if [ "$pub" = B ]; then
+            ip -n "$NS_N" addr add 192.0.2.1/24 dev "$VETH_NB"; ip -n "$NS_B" addr add 192.0.2.2/24 dev "$pub_if"
+            A_LOCAL=10.0.0.2 A_PEER=192.0.2.2 B_LOCAL=192.0.2.2 B_PEER=192.0.2.1
+        else
+            ip -n "$NS_N" addr add 192.0.2.2/24 dev "$VETH_NB"; ip -n "$NS_A" addr add 192.0.2.1/24 dev "$pub_if"
+            A_LOCAL=192.0.2.1 A_PEER=192.0.2.2 B_LOCAL=10.0.0.2 B_PEER=192.0.2.1
+        fi
+        for cidr in "$NS_N:$VETH_NA" "$NS_N:$VETH_NB" "$NS_A:$VETH_A" "$NS_B:$VETH_B"; do
+            ip -n "${cidr%%:*}" link set "${cidr##*:}" up
+        done
+        # a route to the link net only (never a default route)
+        ip -n "$(ns_of "$behind")" route add 192.0.2.0/24 via 10.0.0.1
+        ip netns exec "$NS_N" sysctl -qw net.ipv4.ip_forward=1
+        printf 'table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname "%s" ip saddr 10.0.0.0/8 masquerade\n }\n}\n' \
+            "$VETH_NB" | ip netns exec "$NS_N" nft -f - || fail "nft masquerade"
+        CAPTURE_NS=$NS_N CAPTURE_IF=$VETH_NB
+        ;;
+    *) fail "bad NAT=$NAT" ;;
+    esac
+    for cidr in $A_LO; do ip -n "$NS_A" addr add "$cidr" dev lo; done
+    for cidr in $B_LO; do ip -n "$NS_B" addr add "$cidr" dev lo; done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Peers
+# ---------------------------------------------------------------------------------------------
+prepare_strongswan() { # prepare_strongswan SIDE SRC_DIR
+    local d=$RUN/$1
+    mkdir -p "$d/swanctl"/{conf.d,x509,x509ca,private,rsa,ecdsa,pkcs8,pkcs12,x509aa,x509ac,x509crl,x509ocsp,pubkey,bliss,pkcs12}
+    template "$HERE/common/strongswan.conf" "$d/strongswan.conf.common" "$1"
+    : >"$d/strongswan.conf.scen"
+    [ -f "$2/strongswan.conf" ] && template "$2/strongswan.conf" "$d/strongswan.conf.scen" "$1"
+    cat "$d/strongswan.conf.common" "$d/strongswan.conf.scen" >"$d/strongswan.conf"
+    [ -f "$2/swanctl.conf" ] || fail "missing $2/swanctl.conf"
+    template "$2/swanctl.conf" "$d/swanctl/swanctl.conf" "$1"
+}
+
+start_strongswan() { # start_strongswan SIDE
+    local d=$RUN/$1 pid
+    STRONGSWAN_CONF=$d/strongswan.conf ip netns exec "$(ns_of "$1")" "$CHARON" </dev/null >>"$d/daemon.out" 2>&1 &
+    pid=$!; reg pid "$pid"; echo "$pid" >"$d/daemon.pid"
+    wait_for 10 sh -c "STRONGSWAN_CONF=$d/strongswan.conf timeout 2 swanctl --stats >/dev/null 2>&1" ||
+        { log "charon on side $1 did not answer on vici"; return 1; }
+    sw "$1" --load-all >>"$d/swanctl.out" 2>&1 || { log "swanctl --load-all failed on side $1"; return 1; }
+}
+
+prepare_racoon() {
+    local d=$RUN/A f
+    mkdir -p "$d"
+    for f in racoon.conf psk.txt setkey.conf; do
+        [ -f "$SCEN/$f" ] && template "$SCEN/$f" "$d/$f" A
+    done
+    [ -f "$d/psk.txt" ] && chmod 600 "$d/psk.txt"
+    [ -f "$d/racoon.conf" ] || fail "missing racoon.conf"
+    [ -x "$RACOON_BIN" ] || fail "no racoon binary at $RACOON_BIN (cargo build -p racoon-rs)"
+    # the configuration must at least be valid for our parser (needs no daemon)
+    "$RACOON_BIN" --check -f "$d/racoon.conf" >"$d/check.out" 2>&1 ||
+        fail "racoon --check rejects racoon.conf: $(head -c 300 "$d/check.out")"
+}
+
+start_racoon() { # our daemon; returns 3 when it says it is not implemented yet
+    local d=$RUN/A pid i cmd
+    cmd=${SIDE_A_CMD:-'"$RACOON_BIN" -F -d -f "$DIR/racoon.conf"'}
+    DIR=$d PFKEY_SOCKET=$d/pfkey.sock ip netns exec "$NS_A" env DIR="$d" RACOON_BIN="$RACOON_BIN" \
+        PFKEY_SOCKET="$d/pfkey.sock" bash -c "exec $cmd" </dev/null >>"$d/daemon.out" 2>&1 &
+    pid=$!; reg pid "$pid"; echo "$pid" >"$d/daemon.pid"
+    for i in $(seq 1 15); do
+        sleep 0.1
+        kill -0 "$pid" 2>/dev/null && continue
+        if grep -qi "not implemented" "$d/daemon.out"; then return 3; fi
+        log "racoon exited: $(tail -3 "$d/daemon.out")"; return 1
+    done
+    if [ -f "$d/setkey.conf" ]; then
+        wait_for 5 test -S "$d/pfkey.sock" || { log "no PF_KEY socket $d/pfkey.sock"; return 1; }
+        our_setkey -f "$d/setkey.conf" >"$d/setkey.out" 2>&1 || { log "setkey -f failed"; return 1; }
+    fi
+}
+
+start_side() {
+    if [ "$(side_kind "$1")" = strongswan ]; then start_strongswan "$1"; else start_racoon; fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Wire check: only ISAKMP and ESP-in-UDP between the gateways, no inner packet in clear
+# ---------------------------------------------------------------------------------------------
+CAP_PID= CAP_N=0
+capture_start() { # a new capture segment wire-N.pcap (dumpcap, headers only: cheap)
+    CAP_N=$((CAP_N + 1))
+    : >"$RUN/tshark-$CAP_N.out"
+    ip netns exec "$CAPTURE_NS" dumpcap -q -n -i "$CAPTURE_IF" -s 256 -w "$RUN/wire-$CAP_N.pcap" \
+        -a duration:"$SCENARIO_TIMEOUT" >"$RUN/tshark-$CAP_N.out" 2>&1 &
+    CAP_PID=$!; reg pid "$CAP_PID"
+    wait_for 10 grep -q "Capturing on" "$RUN/tshark-$CAP_N.out" || fail "dumpcap did not start"
+}
+
+capture_stop() { [ -n "$CAP_PID" ] && { sleep 0.3; stop_pid "$CAP_PID"; CAP_PID=; }; return 0; }
+
+wire_check() {
+    [ "$CAP_N" -gt 0 ] || return 0
+    capture_stop
+    mergecap -w "$RUN/wire.pcap" "$RUN"/wire-[0-9]*.pcap || fail "mergecap"
+    local f=$RUN/wire.pcap allowed n_ip n_bad n_clear n_esp n_ike n_mal
+    allowed='(udp.port == 500 || udp.port == 4500) && (isakmp || esp || udpencap)'
+    [ "${WIRE_ALLOW_ICMP:-no}" = yes ] && allowed="($allowed) || icmp"
+    n_ip=$(tshark -n -r "$f" -Y ip 2>/dev/null | wc -l)
+    n_bad=$(tshark -n -r "$f" -Y "ip && !($allowed)" 2>/dev/null | tee "$RUN/wire-bad.txt" | wc -l)
+    n_clear=$(tshark -n -r "$f" -Y 'ip.addr == 198.51.100.0/24' 2>/dev/null | tee "$RUN/wire-clear.txt" | wc -l)
+    n_esp=$(tshark -n -r "$f" -Y esp 2>/dev/null | wc -l)
+    n_ike=$(tshark -n -r "$f" -Y isakmp 2>/dev/null | wc -l)
+    n_mal=$(tshark -n -r "$f" -Y _ws.malformed 2>/dev/null | wc -l)
+    note "wire: $n_ip IP packets, $n_ike ISAKMP, $n_esp ESP, $n_bad other, $n_clear inner in clear, $n_mal malformed"
+    [ "$n_bad" -eq 0 ] || fail "wire: $n_bad packets that are neither ISAKMP nor ESP-in-UDP (wire-bad.txt)"
+    [ "$n_clear" -eq 0 ] || fail "wire: $n_clear inner packets in clear (wire-clear.txt)"
+    [ "$n_mal" -eq 0 ] || fail "wire: $n_mal malformed packets"
+    if [ "$EXPECT" = pass ]; then
+        [ "$n_ike" -gt 0 ] || fail "wire: no ISAKMP seen"
+        [ "$n_esp" -gt 0 ] || fail "wire: no ESP seen"
+    else
+        [ "$n_esp" -eq 0 ] || fail "wire: ESP seen although no SA should exist"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# One scenario, one role (runs in its own process under `timeout`)
+# ---------------------------------------------------------------------------------------------
+single() { # single NAME ROLE TOKEN (WORK is set)
+    local name=$1 role=$2 tok=$3 rc
+    SCEN=$SCEN_ROOT/$name
+    RUN=$WORK/$name-$role
+    mkdir -p "$RUN"
+    REGISTRY=$RUN/registry; : >"$REGISTRY"
+    trap 'cleanup_registry "$REGISTRY"' EXIT
+    trap 'exit 124' TERM INT
+    # scenario defaults, then the scenario's own settings
+    SIDE_A=racoon SIDE_A_CMD= CHILD=s2s NAT=no EXPECT=pass EST_TIMEOUT=15 WIRE=yes WIRE_ALLOW_ICMP=no
+    A_LO=198.51.100.1/25 B_LO=198.51.100.129/25 IN_A=198.51.100.1 IN_B=198.51.100.129
+    ESTABLISH_MS=
+    # shellcheck disable=SC1091
+    . "$SCEN/scenario"
+    case $role in
+    initiator) INITIATOR=A RESPONDER=B ;;
+    responder) INITIATOR=B RESPONDER=A ;;
+    *) echo "bad role $role" >&2; exit 2 ;;
+    esac
+    export RUN SCEN
+    log "=== $name ($role) in $RUN"
+    setup_net "$tok"
+    prepare_strongswan B "$SCEN"
+    if [ "$SIDE_A" = strongswan ]; then prepare_strongswan A "$SCEN/side-a"; else prepare_racoon; fi
+    [ "$WIRE" = yes ] && capture_start
+    start_strongswan B || fail "strongSwan side B did not start"
+    start_side A; rc=$?
+    if [ "$rc" -eq 3 ]; then
+        echo "PENDING (racoon-rs daemon not built)" >"$RUN/result"; return 0
+    fi
+    [ "$rc" -eq 0 ] || fail "side A did not start (see $RUN/A/daemon.out)"
+    # the checks run in this process: `fail` exits non-zero
+    # shellcheck disable=SC1091
+    . "$SCEN/checks"
+    [ "$WIRE" = yes ] && wire_check
+    echo PASS >"$RUN/result"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------------------------
+need_tools() {
+    local t missing=
+    [ "$(id -u)" -eq 0 ] || { echo "run.sh: must run as root (network namespaces)" >&2; return 2; }
+    for t in ip swanctl tshark dumpcap mergecap iperf3 ping nft ss timeout; do
+        command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
+    done
+    [ -x "$CHARON" ] || missing="$missing $CHARON"
+    [ -z "$missing" ] || { echo "run.sh: missing tools:$missing (see interop/README.md)" >&2; return 2; }
+}
+
+main() {
+    local strict=no list=no args=() s r name role i=0 rc status fails=0 pending=0 t0 t1
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --single) shift; WORK=$4; single "$1" "$2" "$3"; exit $? ;;
+        --strict) strict=yes ;;
+        --list) list=yes ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+        *) args+=("$1") ;;
+        esac
+        shift
+    done
+    if [ ${#args[@]} -eq 0 ]; then
+        for s in "$SCEN_ROOT"/*/; do args+=("$(basename "$s")"); done
+    fi
+    # expand to NAME:ROLE pairs
+    local runs=()
+    for s in "${args[@]}"; do
+        name=${s%%:*}
+        [ -f "$SCEN_ROOT/$name/scenario" ] || { echo "run.sh: no scenario $name" >&2; exit 2; }
+        if [ "$s" != "$name" ]; then runs+=("$s"); continue; fi
+        ROLES=initiator
+        # shellcheck disable=SC1091
+        ROLES=$( . "$SCEN_ROOT/$name/scenario"; echo "${ROLES:-initiator}")
+        for r in $ROLES; do runs+=("$name:$r"); done
+    done
+    if [ "$list" = yes ]; then printf '%s\n' "${runs[@]}"; exit 0; fi
+    need_tools || exit 2
+
+    WORK=${INTEROP_WORK:-$(mktemp -d /tmp/interop.XXXXXX)}
+    mkdir -p "$WORK"
+    local results=$WORK/results.tsv
+    : >"$results"
+    REGISTRY=$WORK/registry; : >"$REGISTRY"
+    trap 'cleanup_registry "$REGISTRY"; for f in "$WORK"/*/registry; do cleanup_registry "$f"; done' EXIT
+    trap 'exit 130' INT TERM
+    local tokbase; tokbase=$(printf '%04x' $(( ($$ ^ $(date +%s)) & 0xffff )))
+    log "work directory: $WORK"
+    for s in "${runs[@]}"; do
+        name=${s%%:*} role=${s##*:}
+        i=$((i + 1))
+        t0=$(now_ms)
+        timeout --kill-after=15 "$SCENARIO_TIMEOUT" "$0" --single "$name" "$role" "$tokbase$(printf '%02d' "$i")" "$WORK"
+        rc=$?
+        t1=$(now_ms)
+        [ -f "$WORK/$name-$role/registry" ] && cleanup_registry "$WORK/$name-$role/registry"
+        local d=$WORK/$name-$role est=- tput=- reason=
+        status=$(cat "$d/result" 2>/dev/null)
+        [ -n "$status" ] || status=FAIL
+        [ "$rc" -eq 124 ] && reason="timeout after ${SCENARIO_TIMEOUT}s"
+        [ -f "$d/fail_reason" ] && reason=$(cat "$d/fail_reason")
+        [ "$status" = PASS ] && [ "$rc" -ne 0 ] && status=FAIL
+        [ -f "$d/establish_ms" ] && est="$(cat "$d/establish_ms") ms"
+        [ -f "$d/throughput" ] && tput=$(sed 's/ $//' "$d/throughput")
+        case $status in
+        PASS) ;;
+        PENDING*) pending=$((pending + 1)) ;;
+        *) fails=$((fails + 1)) ;;
+        esac
+        local our_role=$role
+        [ "$(. "$SCEN_ROOT/$name/scenario"; echo "${SIDE_A:-racoon}")" = strongswan ] && our_role="- (strongSwan A: $role)"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$our_role" "$status" "$est" "$tput" "$(( (t1 - t0) / 1000 ))s" "$reason" >>"$results"
+        log "=== $name ($role): $status ${reason:+($reason)}"
+    done
+    [ -n "${INTEROP_RESULTS:-}" ] && cat "$results" >>"$INTEROP_RESULTS"
+    summary "$results"
+    echo "logs, captures and results: $WORK"
+    if [ "$fails" -gt 0 ] || { [ "$strict" = yes ] && [ "$pending" -gt 0 ]; }; then exit 1; fi
+    exit 0
+}
+
+summary() {
+    echo
+    printf '%-26s %-24s %-38s %-12s %s\n' SCENARIO "OUR ROLE" RESULT ESTABLISH "THROUGHPUT (Mbit/s)"
+    while IFS=$'\t' read -r n r s e t w why; do
+        printf '%-26s %-24s %-38s %-12s %s\n' "$n" "$r" "$s" "$e" "$t"
+        [ -n "$why" ] && printf '%26s   -> %s\n' "" "$why"
+    done <"$1"
+    # the throughput target: 3x strongSwan libipsec, measured in this run
+    local line
+    line=$(awk -F'\t' '$1 ~ /^baseline/ && $5 != "-" { print $5 }' "$1" | tr ' ' '\n' |
+        awk -F= 'NF == 2 { printf "%s%s >= %.0f Mbit/s", sep, $1, 3 * $2; sep = ", " }')
+    [ -n "$line" ] && printf '\nracoon-rs throughput target (3x strongSwan libipsec, this run): %s\n' "$line"
+    return 0
+}
+
+main "$@"
