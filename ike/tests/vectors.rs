@@ -533,3 +533,59 @@ fn wireshark_certs_3des_md5_decrypts() {
     assert!(certs >= 2);
     assert!(qm >= 1, "{qm}");
 }
+
+/// NAT-D: in both strongSwan captures (10.99.0.1 <-> 10.99.0.2, port 500) the peers fake
+/// their own source hash to force UDP encapsulation, but the destination hashes are real:
+/// each phase-1 message must carry one NAT-D equal to hash(CKY-I | CKY-R | IP | 500) for one
+/// of the two addresses.
+#[test]
+fn natd_hashes_in_strongswan_captures() {
+    use std::net::{IpAddr, Ipv4Addr};
+    // Main Mode: MM3 and MM4 carry NAT-D; Aggressive Mode: AM2 (AM3's are encrypted)
+    for (f, hash, min) in [
+        (
+            "strongswan-generated/s1-main-psk-qm-pfs-dpd-delete.pcapng",
+            HashAlg::Sha1,
+            2,
+        ),
+        (
+            "strongswan-generated/s2-aggressive-psk-fqdn.pcapng",
+            HashAlg::Sha256,
+            1,
+        ),
+    ] {
+        let mut matched = 0;
+        for m in ike_messages(&testdata(f)) {
+            let m = Message::decode(&m).unwrap();
+            let (ci, cr) = (m.header.initiator_cookie, m.header.responder_cookie);
+            let want: Vec<Vec<u8>> = [1, 2]
+                .iter()
+                .map(|h| {
+                    natd_hash(
+                        hash,
+                        &ci,
+                        &cr,
+                        IpAddr::V4(Ipv4Addr::new(10, 99, 0, *h)),
+                        500,
+                    )
+                })
+                .collect();
+            let natd: Vec<&Vec<u8>> = m
+                .payloads()
+                .iter()
+                .filter_map(|p| {
+                    if let Payload::NatD { hash, .. } = p {
+                        Some(hash)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            if !natd.is_empty() {
+                assert!(natd.iter().any(|h| want.contains(h)), "{f}");
+                matched += 1;
+            }
+        }
+        assert!(matched >= min, "{f}: {matched}");
+    }
+}

@@ -483,6 +483,37 @@ mod tests {
         assert_eq!(&s.as_ref()[94..], &[0, 4]);
     }
 
+    fn h(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// RFC 5903 §8.1 (group 19): KE data is x|y, the shared secret the x coordinate.
+    #[test]
+    fn rfc5903_p256_vector() {
+        let i = h("C88F01F5 10D9AC3F 70A292DA A2316DE5 44E9AAB8 AFE84049 C62A9C57 862D1433");
+        let gi = h(
+            "DAD0B653 94221CF9 B051E1FE CA5787D0 98DFE637 FC90B9EF 945D0C37 72581180
+                    5271A046 1CDB8252 D61F1C45 6FA3E59A B1F45B33 ACCF5F58 389E0577 B8990BB3",
+        );
+        let r = h("C6EF9C5D 78AE012A 011164AC B397CE20 88685D8F 06BF9BE0 B283AB46 476BEE53");
+        let gr = h(
+            "D12DFB52 89C8D4F8 1208B702 70398C34 2296970A 0BCCB74C 736FC755 4494BF63
+                    56FBF3CA 366CC23E 8157854C 13C58D6A AC23F046 ADA30F83 53E74F33 039872AB",
+        );
+        let gir = h("D6840F6B 42F6EDAF D13116E0 E1256520 2FEF8E9E CE7DCE03 812464D0 4B9442DE");
+        let a = DhPrivate::from_secret(DhGroup::Ecp256, &i).unwrap();
+        let b = DhPrivate::from_secret(DhGroup::Ecp256, &r).unwrap();
+        assert_eq!(a.public(), &gi[..]);
+        assert_eq!(b.public(), &gr[..]);
+        assert_eq!(a.shared_secret(&gr).unwrap().as_ref(), &gir[..]);
+        assert_eq!(b.shared_secret(&gi).unwrap().as_ref(), &gir[..]);
+        assert!(DhPrivate::from_secret(DhGroup::Ecp256, &[0u8; 32]).is_err());
+    }
+
     #[test]
     fn peer_value_checks() {
         let mut rng = Lcg(7);

@@ -214,3 +214,19 @@ pub fn phase2_iv(
     v.truncate(block);
     v
 }
+
+/// NAT-D payload data (RFC 3947 §3.2): hash(CKY-I | CKY-R | IP | Port) with the negotiated
+/// hash; the address is 4 or 16 bytes and the port in network order.
+pub fn natd_hash(
+    hash: HashAlg,
+    cky_i: &[u8; 8],
+    cky_r: &[u8; 8],
+    addr: std::net::IpAddr,
+    port: u16,
+) -> Vec<u8> {
+    let a = match addr {
+        std::net::IpAddr::V4(v) => v.octets().to_vec(),
+        std::net::IpAddr::V6(v) => v.octets().to_vec(),
+    };
+    hash.hash(&[cky_i, cky_r, &a, &port.to_be_bytes()])
+}

@@ -10,7 +10,9 @@ mod primes;
 
 pub use cipher::{CipherAlg, IkeCipher};
 pub use dh::{DhGroup, DhPrivate};
-pub use keys::{expand_appendix_b, phase1_iv, phase2_iv, Phase1Auth, Phase1Inputs, Phase1Keys};
+pub use keys::{
+    expand_appendix_b, natd_hash, phase1_iv, phase2_iv, Phase1Auth, Phase1Inputs, Phase1Keys,
+};
 pub use prf::HashAlg;
 
 use zeroize::Zeroizing;
