@@ -203,7 +203,9 @@ fn be_to_uint<const L: usize>(b: &[u8]) -> Uint<L> {
         }
         *w = acc;
     }
-    Uint::from_words(words)
+    let u = Uint::from_words(words);
+    words.zeroize();
+    u
 }
 
 fn uint_to_be<const L: usize>(u: &Uint<L>, len: usize) -> Zeroizing<Vec<u8>> {
@@ -230,9 +232,10 @@ fn modexp<const L: usize>(
         return Err(CryptoError::InvalidPublicValue);
     }
     let mut e = be_to_uint::<L>(exp);
-    let r = DynResidue::new(&b, *params).pow_bounded_exp(&e, exp_bits);
+    let mut r = DynResidue::new(&b, *params).pow_bounded_exp(&e, exp_bits);
     e.zeroize();
     let mut out = r.retrieve();
+    r.zeroize();
     let bytes = uint_to_be(&out, L * Limb::BYTES);
     out.zeroize();
     Ok(bytes)
