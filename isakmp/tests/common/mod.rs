@@ -67,8 +67,13 @@ fn frames(data: &[u8]) -> Vec<(u32, Vec<u8>)> {
 /// All UDP datagrams of a pcap or pcapng file (Ethernet, raw IP or Linux cooked links).
 pub fn udp_datagrams(path: &std::path::Path) -> Vec<Udp> {
     let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    udp_datagrams_in(&data)
+}
+
+/// All UDP datagrams of a pcap or pcapng image in memory.
+pub fn udp_datagrams_in(data: &[u8]) -> Vec<Udp> {
     let mut v = Vec::new();
-    for (link, f) in frames(&data) {
+    for (link, f) in frames(data) {
         let ip = match link {
             1 => {
                 let mut off = 14;
@@ -114,8 +119,12 @@ pub fn udp_datagrams(path: &std::path::Path) -> Vec<Udp> {
 
 /// IKE messages (non-ESP marker stripped on 4500; ESP and keepalives skipped).
 pub fn ike_messages(path: &std::path::Path) -> Vec<Vec<u8>> {
-    udp_datagrams(path)
-        .into_iter()
+    ike_messages_in(udp_datagrams(path))
+}
+
+/// IKE messages among the given datagrams.
+pub fn ike_messages_in(d: Vec<Udp>) -> Vec<Vec<u8>> {
+    d.into_iter()
         .filter_map(|u| {
             if u.sport == 4500 || u.dport == 4500 {
                 match isakmp::classify_port_4500(&u.payload) {
