@@ -56,7 +56,7 @@ cleanup_registry() { # processes first (newest first), then whatever still lives
         for pid in $(ip netns pids "$val" 2>/dev/null); do stop_pid "$pid"; done
         ip netns del "$val" 2>/dev/null
     done < <(tac "$reg")
-    : >"$reg"
+    cat "$reg" >>"$reg.done"; : >"$reg"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -115,7 +115,11 @@ initiate() { # initiate [CHILD] [COUNT] [RESPONDER_CHILD]: bring the tunnel up; 
         # racoon-rs initiates from traffic (ACQUIRE): one ping a second until the peer has the SA
         deadline=$(( t0 + EST_TIMEOUT * 1000 ))
         while [ "$(now_ms)" -lt "$deadline" ] && ! has_child "$RESPONDER" "$rchild" "$want"; do
-            in_ns A ping -n -q -c 1 -W 1 -I "${TRIGGER_SRC:-$IN_A}" "${TRIGGER_DST:-$IN_B}" >/dev/null 2>&1
+            if [ -n "${TRIGGER_CMD:-}" ]; then
+                eval "$TRIGGER_CMD" || sleep 0.5
+            else
+                in_ns A ping -n -q -c 1 -W 1 -I "${TRIGGER_SRC:-$IN_A}" "${TRIGGER_DST:-$IN_B}" >/dev/null 2>&1
+            fi
         done
     fi
     wait_for "$EST_TIMEOUT" has_child "$RESPONDER" "$rchild" "$want" ||
@@ -289,6 +293,26 @@ prepare_strongswan() { # prepare_strongswan SIDE SRC_DIR
     template "$2/swanctl.conf" "$d/swanctl/swanctl.conf" "$1"
 }
 
+mirror_swanctl() { # mirror_swanctl B_SWANCTL > A_SWANCTL: the same connection seen from side A
+    local lid rid
+    lid=$(awk '/^ *local *\{/ {b="l"} /^ *remote *\{/ {b="r"} /^ *\}/ {b=""} b=="l" && $1=="id" {sub(/^ *id *= */,""); print; exit}' "$1")
+    rid=$(awk '/^ *local *\{/ {b="l"} /^ *remote *\{/ {b="r"} /^ *\}/ {b=""} b=="r" && $1=="id" {sub(/^ *id *= */,""); print; exit}' "$1")
+    awk -v lid="$lid" -v rid="$rid" '
+        /^ *local *\{/ {b="l"} /^ *remote *\{/ {b="r"} /^ *\}/ {b=""}
+        b=="l" && $1=="id" { sub(/=.*/, "= " rid) }
+        b=="r" && $1=="id" { sub(/=.*/, "= " lid) }
+        $1=="local_ts"  { sub(/local_ts/, "remote_ts"); print; next }
+        $1=="remote_ts" { sub(/remote_ts/, "local_ts"); print; next }
+        { gsub(/@B_LOCAL@/, "@A_LOCAL@"); gsub(/@B_PEER@/, "@A_PEER@"); print }' "$1"
+}
+
+prepare_mirror() { # side A = strongSwan with the scenario's strongSwan configuration mirrored
+    mkdir -p "$RUN/mirror-src"
+    mirror_swanctl "$SCEN/swanctl.conf" >"$RUN/mirror-src/swanctl.conf"
+    cp "$SCEN/strongswan.conf" "$RUN/mirror-src/strongswan.conf"
+    prepare_strongswan A "$RUN/mirror-src"
+}
+
 start_strongswan() { # start_strongswan SIDE
     local d=$RUN/$1 pid
     STRONGSWAN_CONF=$d/strongswan.conf ip netns exec "$(ns_of "$1")" "$CHARON" </dev/null >>"$d/daemon.out" 2>&1 &
@@ -396,11 +420,19 @@ single() { # single NAME ROLE TOKEN (WORK is set)
     responder) INITIATOR=B RESPONDER=A ;;
     *) echo "bad role $role" >&2; exit 2 ;;
     esac
+    if [ "${INTEROP_MIRROR:-no}" = yes ] && [ "$SIDE_A" = racoon ]; then
+        if [ "$EXPECT" != pass ] || [ "${MIRROR:-yes}" = no ]; then
+            echo "SKIPPED (not mirrorable)" >"$RUN/result"; return 0
+        fi
+        SIDE_A=strongswan MIRRORED=yes
+    fi
     export RUN SCEN
     log "=== $name ($role) in $RUN"
     setup_net "$tok"
     prepare_strongswan B "$SCEN"
-    if [ "$SIDE_A" = strongswan ]; then prepare_strongswan A "$SCEN/side-a"; else prepare_racoon; fi
+    if [ "${MIRRORED:-no}" = yes ]; then prepare_mirror
+    elif [ "$SIDE_A" = strongswan ]; then prepare_strongswan A "$SCEN/side-a"
+    else prepare_racoon; fi
     [ "$WIRE" = yes ] && capture_start
     start_strongswan B || fail "strongSwan side B did not start"
     start_side A; rc=$?
@@ -434,6 +466,7 @@ main() {
         case $1 in
         --single) shift; WORK=$4; single "$1" "$2" "$3"; exit $? ;;
         --strict) strict=yes ;;
+        --mirror) export INTEROP_MIRROR=yes ;;
         --list) list=yes ;;
         -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
@@ -486,10 +519,15 @@ main() {
         case $status in
         PASS) ;;
         PENDING*) pending=$((pending + 1)) ;;
+        SKIPPED*) ;;
         *) fails=$((fails + 1)) ;;
         esac
         local our_role=$role
-        [ "$(. "$SCEN_ROOT/$name/scenario"; echo "${SIDE_A:-racoon}")" = strongswan ] && our_role="- (strongSwan A: $role)"
+        if [ "$(. "$SCEN_ROOT/$name/scenario"; echo "${SIDE_A:-racoon}")" = strongswan ]; then
+            our_role="- (swan A: $role)"
+        elif [ "${INTEROP_MIRROR:-no}" = yes ]; then
+            our_role="mirror (swan A: $role)"
+        fi
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$our_role" "$status" "$est" "$tput" "$(( (t1 - t0) / 1000 ))s" "$reason" >>"$results"
         log "=== $name ($role): $status ${reason:+($reason)}"
     done
@@ -502,10 +540,10 @@ main() {
 
 summary() {
     echo
-    printf '%-26s %-24s %-38s %-12s %s\n' SCENARIO "OUR ROLE" RESULT ESTABLISH "THROUGHPUT (Mbit/s)"
+    printf '%-42s %-24s %-38s %-10s %s\n' SCENARIO "OUR ROLE" RESULT ESTABLISH "THROUGHPUT (Mbit/s)"
     while IFS=$'\t' read -r n r s e t w why; do
-        printf '%-26s %-24s %-38s %-12s %s\n' "$n" "$r" "$s" "$e" "$t"
-        [ -n "$why" ] && printf '%26s   -> %s\n' "" "$why"
+        printf '%-42s %-24s %-38s %-10s %s\n' "$n" "$r" "$s" "$e" "$t"
+        [ -n "$why" ] && printf '%42s   -> %s\n' "" "$why"
     done <"$1"
     # the throughput target: 3x strongSwan libipsec, measured in this run
     local line
