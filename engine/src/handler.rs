@@ -100,12 +100,16 @@ struct Acq {
 /// The userspace kernel's key engine: SAD, SPD and PF_KEY socket states.
 #[derive(Debug)]
 pub struct Kernel {
-    sad: Sad,
-    spd: Spd,
+    pub(crate) sad: Sad,
+    pub(crate) spd: Spd,
     socks: BTreeMap<SocketId, SockState>,
     /// Outstanding ACQUIREs by (policy id, request index).
     acq: HashMap<(u32, usize), Acq>,
     acq_seq: u32,
+    /// Data-plane state (counters, outbound SA cache).
+    pub(crate) dp: crate::datapath::DpState,
+    /// Bumped on every SPD change (the I/O layer re-derives its routes).
+    spd_gen: u64,
 }
 
 impl Default for Kernel {
@@ -250,6 +254,8 @@ impl Kernel {
             socks: BTreeMap::new(),
             acq: HashMap::new(),
             acq_seq: 0,
+            dp: crate::datapath::DpState::default(),
+            spd_gen: 0,
         }
     }
 
@@ -259,6 +265,11 @@ impl Kernel {
 
     pub fn spd(&self) -> &Spd {
         &self.spd
+    }
+
+    /// Changes with every SPD change (add, delete, flush, expiry).
+    pub fn spd_generation(&self) -> u64 {
+        self.spd_gen
     }
 
     /// A new PF_KEY socket.
@@ -366,8 +377,8 @@ impl Kernel {
     ) -> Result<Vec<Output>, Errno> {
         match msg.header.msg_type {
             MsgType::GETSPI => self.getspi(now, msg, rng),
-            MsgType::UPDATE => self.add(now, msg, true),
-            MsgType::ADD => self.add(now, msg, false),
+            MsgType::UPDATE => self.add(now, msg, true, rng),
+            MsgType::ADD => self.add(now, msg, false, rng),
             MsgType::DELETE => self.delete(msg),
             MsgType::GET => self.get(msg),
             MsgType::ACQUIRE => self.user_acquire(now, msg),
@@ -489,7 +500,13 @@ impl Kernel {
     }
 
     /// ADD (`update == false`) and UPDATE.
-    fn add(&mut self, now: Now, msg: &Message, update: bool) -> Result<Vec<Output>, Errno> {
+    fn add(
+        &mut self,
+        now: Now,
+        msg: &Message,
+        update: bool,
+        rng: &mut dyn RngCore,
+    ) -> Result<Vec<Output>, Errno> {
         let s = *msg.sa().ok_or(Errno::EINVAL)?;
         let (src, dst) = addr_pair(msg)?;
         let satype = msg.header.satype.0;
@@ -539,6 +556,8 @@ impl Kernel {
                 sa.extra = sa_extras(msg);
                 sa.seq = old.map_or(msg.header.seq, |o| o.seq);
                 sa.pid = msg.header.pid;
+                // The transform state: fails (EINVAL) for a key the algorithm cannot use.
+                sa.xf = Some(crate::datapath::Xform::build(&sa, rng.next_u64())?);
                 if old.is_some() {
                     self.sad.replace(sa)?;
                 } else {
@@ -547,6 +566,7 @@ impl Kernel {
                 key
             }
         };
+        self.dp.invalidate();
         // A mature SA answers outstanding ACQUIREs for its (dst, proto).
         self.acq
             .retain(|_, a| !(a.dst == stored_key.dst && a.satype == stored_key.satype));
@@ -789,6 +809,7 @@ impl Kernel {
             .map(|c| vec![Extension::SecCtx(c.clone())])
             .unwrap_or_default();
         let stored = self.spd.add(p, update)?;
+        self.spd_gen += 1;
         Ok(vec![Output {
             dest: Dest::All,
             msg: Self::policy_message(msg.header, stored),
@@ -803,6 +824,7 @@ impl Kernel {
             .spd
             .remove_by_selector(dir, &sel)
             .ok_or(Errno::ENOENT)?;
+        self.spd_gen += 1;
         self.acq.retain(|(id, _), _| *id != p.id);
         Ok(vec![Output {
             dest: Dest::All,
@@ -824,6 +846,7 @@ impl Kernel {
             }]);
         }
         let p = self.spd.remove(xp.id).ok_or(Errno::ENOENT)?;
+        self.spd_gen += 1;
         self.acq.retain(|(id, _), _| *id != p.id);
         Ok(vec![Output {
             dest: Dest::All,
@@ -855,6 +878,7 @@ impl Kernel {
 
     fn spdflush(&mut self, msg: &Message) -> Vec<Output> {
         let removed = self.spd.flush();
+        self.spd_gen += 1;
         self.acq.clear();
         let dest = if removed.is_empty() {
             Dest::Sender
@@ -997,7 +1021,7 @@ impl Kernel {
         }
     }
 
-    fn expire_sa(&mut self, key: &SaKey, kind: ExpireKind) -> Vec<Output> {
+    pub(crate) fn expire_sa(&mut self, key: &SaKey, kind: ExpireKind) -> Vec<Output> {
         let Some(sa) = self.sad.get(key) else {
             return Vec::new();
         };
@@ -1044,6 +1068,7 @@ impl Kernel {
         }
         for id in self.spd.expired(now.mono) {
             if let Some(p) = self.spd.remove(id) {
+                self.spd_gen += 1;
                 let mut msg =
                     Self::policy_message(Header::new(MsgType::X_SPDEXPIRE, SaType::UNSPEC), &p);
                 msg.exts

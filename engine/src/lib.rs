@@ -5,6 +5,7 @@
 //! RNG: callers pass a [`Now`] and an `rand_core::RngCore`.
 
 pub mod alg;
+pub mod datapath;
 pub mod errno;
 pub mod handler;
 #[cfg(feature = "io")]

@@ -150,6 +150,8 @@ pub struct SecAssoc {
     pub(crate) soft_fired: bool,
     /// Insertion order, used for dump order.
     pub(crate) serial: u64,
+    /// Transform state (keys scheduled, sequence numbers, replay window) of a mature SA.
+    pub(crate) xf: Option<crate::datapath::Xform>,
 }
 
 impl SecAssoc {
@@ -183,6 +185,7 @@ impl SecAssoc {
             first_use: None,
             soft_fired: false,
             serial: 0,
+            xf: None,
         }
     }
 

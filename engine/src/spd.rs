@@ -202,6 +202,11 @@ impl Policy {
     }
 }
 
+/// `a` with only its first `len` bits kept.
+pub fn mask_addr(a: IpAddr, len: u8) -> IpAddr {
+    mask(a, len)
+}
+
 fn mask(a: IpAddr, len: u8) -> IpAddr {
     match a {
         IpAddr::V4(v) => {
