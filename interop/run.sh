@@ -227,6 +227,8 @@ ns_base() { # loopback up, no IPv6 noise, no default route ever
     ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 }
 
+must() { "$@" || fail "setup failed: $*"; }
+
 mk_ns() { reg ns "$1"; ip netns add "$1" || fail "ip netns add $1"; ns_base "$1"; }
 
 setup_net() {
@@ -237,10 +239,10 @@ setup_net() {
     case $NAT in
     no)
         A_LOCAL=192.0.2.1 A_PEER=192.0.2.2 B_LOCAL=192.0.2.2 B_PEER=192.0.2.1
-        ip link add "$VETH_A" netns "$NS_A" type veth peer name "$VETH_B" netns "$NS_B" || fail "veth"
-        ip -n "$NS_A" addr add 192.0.2.1/24 dev "$VETH_A"
-        ip -n "$NS_B" addr add 192.0.2.2/24 dev "$VETH_B"
-        ip -n "$NS_A" link set "$VETH_A" up; ip -n "$NS_B" link set "$VETH_B" up
+        must ip link add "$VETH_A" netns "$NS_A" type veth peer name "$VETH_B" netns "$NS_B"
+        must ip -n "$NS_A" addr add 192.0.2.1/24 dev "$VETH_A"
+        must ip -n "$NS_B" addr add 192.0.2.2/24 dev "$VETH_B"
+        must ip -n "$NS_A" link set "$VETH_A" up; must ip -n "$NS_B" link set "$VETH_B" up
         CAPTURE_NS=$NS_B CAPTURE_IF=$VETH_B
         ;;
     initiator|A|B)
@@ -251,23 +253,25 @@ setup_net() {
         [ "$behind" = initiator ] && behind=$INITIATOR
         [ "$behind" = A ] && pub=B || pub=A
         mk_ns "$NS_N"
-        ip link add "$VETH_NA" netns "$NS_N" type veth peer name "$VETH_A" netns "$(ns_of "$behind")" || fail veth
-        ip link add "$VETH_NB" netns "$NS_N" type veth peer name "$VETH_B" netns "$(ns_of "$pub")" || fail veth
+        # each side's interface keeps its side's name (VETH_A in A, VETH_B in B)
         local inner_if=$VETH_A pub_if=$VETH_B
-        ip -n "$(ns_of "$behind")" addr add 10.0.0.2/8 dev "$inner_if"
-        ip -n "$NS_N" addr add 10.0.0.1/8 dev "$VETH_NA"
+        [ "$behind" = B ] && inner_if=$VETH_B pub_if=$VETH_A
+        must ip link add "$VETH_NA" netns "$NS_N" type veth peer name "$inner_if" netns "$(ns_of "$behind")"
+        must ip link add "$VETH_NB" netns "$NS_N" type veth peer name "$pub_if" netns "$(ns_of "$pub")"
+        must ip -n "$(ns_of "$behind")" addr add 10.0.0.2/8 dev "$inner_if"
+        must ip -n "$NS_N" addr add 10.0.0.1/8 dev "$VETH_NA"
         if [ "$pub" = B ]; then
-            ip -n "$NS_N" addr add 192.0.2.1/24 dev "$VETH_NB"; ip -n "$NS_B" addr add 192.0.2.2/24 dev "$pub_if"
+            must ip -n "$NS_N" addr add 192.0.2.1/24 dev "$VETH_NB"; must ip -n "$NS_B" addr add 192.0.2.2/24 dev "$pub_if"
             A_LOCAL=10.0.0.2 A_PEER=192.0.2.2 B_LOCAL=192.0.2.2 B_PEER=192.0.2.1
         else
-            ip -n "$NS_N" addr add 192.0.2.2/24 dev "$VETH_NB"; ip -n "$NS_A" addr add 192.0.2.1/24 dev "$pub_if"
+            must ip -n "$NS_N" addr add 192.0.2.2/24 dev "$VETH_NB"; must ip -n "$NS_A" addr add 192.0.2.1/24 dev "$pub_if"
             A_LOCAL=192.0.2.1 A_PEER=192.0.2.2 B_LOCAL=10.0.0.2 B_PEER=192.0.2.1
         fi
         for cidr in "$NS_N:$VETH_NA" "$NS_N:$VETH_NB" "$NS_A:$VETH_A" "$NS_B:$VETH_B"; do
-            ip -n "${cidr%%:*}" link set "${cidr##*:}" up
+            must ip -n "${cidr%%:*}" link set "${cidr##*:}" up
         done
         # a route to the link net only (never a default route)
-        ip -n "$(ns_of "$behind")" route add 192.0.2.0/24 via 10.0.0.1
+        must ip -n "$(ns_of "$behind")" route add 192.0.2.0/24 via 10.0.0.1
         ip netns exec "$NS_N" sysctl -qw net.ipv4.ip_forward=1
         printf 'table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname "%s" ip saddr 10.0.0.0/8 masquerade\n }\n}\n' \
             "$VETH_NB" | ip netns exec "$NS_N" nft -f - || fail "nft masquerade"
@@ -303,7 +307,10 @@ mirror_swanctl() { # mirror_swanctl B_SWANCTL > A_SWANCTL: the same connection s
         b=="r" && $1=="id" { sub(/=.*/, "= " lid) }
         $1=="local_ts"  { sub(/local_ts/, "remote_ts"); print; next }
         $1=="remote_ts" { sub(/remote_ts/, "local_ts"); print; next }
-        { gsub(/@B_LOCAL@/, "@A_LOCAL@"); gsub(/@B_PEER@/, "@A_PEER@"); print }' "$1"
+        $1=="local_addrs"  { sub(/=.*/, "= @A_LOCAL@"); print; next }
+        $1=="remote_addrs" { sub(/=.*/, "= @A_PEER@"); print; next }
+        # the own address of B is what A calls its peer, and the reverse
+        { gsub(/@B_LOCAL@/, "@X_PEER@"); gsub(/@B_PEER@/, "@A_LOCAL@"); gsub(/@X_PEER@/, "@A_PEER@"); print }' "$1"
 }
 
 prepare_mirror() { # side A = strongSwan with the scenario's strongSwan configuration mirrored
