@@ -1,0 +1,1095 @@
+//! Phase 1: Main Mode and Aggressive Mode, both roles, pre-shared keys. Key derivation,
+//! HASH_I/HASH_R, IDs, vendor IDs and NAT-D are shared by both modes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use conf::{Identifier, Tristate};
+use isakmp::{
+    ExchangeType, Flags, IdValue, Identification, Message, NotifyType, Payload, ProtocolId,
+};
+
+use crate::crypto::{
+    natd_hash, phase1_iv, DhPrivate, HashAlg, IkeCipher, Phase1Auth, Phase1Inputs, Phase1Keys,
+    Secret,
+};
+use crate::endpoint::{
+    hex, AggrI, AggrR, Dpd, Endpoint, Inbound, MainI, MainR, Natt, NattVer, P1State, Ph1,
+    MAX_EARLY_QM, MAX_HALF_OPEN, MAX_NONCE, MAX_PH1,
+};
+use crate::error::{Error, Result};
+use crate::proposal::{ph1_accept, ph1_candidates, ph1_sa, ph1_select};
+use crate::rules::{check, MsgKind};
+use crate::types::{Event, Level, RngRef, Role, Transmit};
+
+/// DPD vendor ID (RFC 3706).
+pub const VID_DPD: [u8; 16] = [
+    0xaf, 0xca, 0xd7, 0x13, 0x68, 0xa1, 0xf1, 0xc9, 0x6b, 0x86, 0x96, 0xfc, 0x77, 0x57, 0x01, 0x00,
+];
+
+/// The NAT-T vendor IDs: MD5 of the version string.
+pub fn natt_vid(name: &str) -> Vec<u8> {
+    HashAlg::Md5.hash(&[name.as_bytes()])
+}
+
+const NATT_NAMES: [(&str, NattVer); 6] = [
+    ("RFC 3947", NattVer::Rfc),
+    ("draft-ietf-ipsec-nat-t-ike-03", NattVer::Draft02),
+    ("draft-ietf-ipsec-nat-t-ike-02\n", NattVer::Draft02),
+    ("draft-ietf-ipsec-nat-t-ike-02", NattVer::Draft02),
+    ("draft-ietf-ipsec-nat-t-ike-01", NattVer::Draft00),
+    ("draft-ietf-ipsec-nat-t-ike-00", NattVer::Draft00),
+];
+
+fn our_vids(r: &conf::Remote) -> Vec<Payload> {
+    let mut v = Vec::new();
+    if r.nat_traversal != Tristate::Off {
+        for (n, _) in &NATT_NAMES[..4] {
+            v.push(Payload::VendorId(natt_vid(n)));
+        }
+    }
+    if r.dpd {
+        v.push(Payload::VendorId(VID_DPD.to_vec()));
+    }
+    v
+}
+
+fn peer_vids(payloads: &[Payload], p: &mut Ph1, natt_on: bool) {
+    for pl in payloads {
+        if let Payload::VendorId(v) = pl {
+            if v[..] == VID_DPD[..] {
+                p.dpd.peer = true;
+            }
+            if natt_on {
+                for (n, ver) in NATT_NAMES {
+                    if natt_vid(n) == *v && p.natt.peer.map_or(true, |x| ver > x) {
+                        p.natt.peer = Some(ver);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn natd_draft(p: &Ph1) -> bool {
+    p.natt.peer != Some(NattVer::Rfc)
+}
+
+/// NAT-D payloads: first the peer's address as we send to it, then ours.
+fn natd_payloads(p: &Ph1, force: bool) -> Vec<Payload> {
+    let h = p.hash();
+    let draft = natd_draft(p);
+    let unspec = |a: SocketAddr| {
+        if a.is_ipv4() {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        }
+    };
+    let local_ip = if force { unspec(p.local) } else { p.local.ip() };
+    vec![
+        Payload::NatD {
+            draft,
+            hash: natd_hash(h, &p.icky, &p.rcky, p.remote.ip(), p.remote.port()),
+        },
+        Payload::NatD {
+            draft,
+            hash: natd_hash(h, &p.icky, &p.rcky, local_ip, p.local.port()),
+        },
+    ]
+}
+
+fn check_natd(p: &mut Ph1, payloads: &[Payload]) {
+    let hashes: Vec<&Vec<u8>> = payloads
+        .iter()
+        .filter_map(|x| match x {
+            Payload::NatD { hash, .. } => Some(hash),
+            _ => None,
+        })
+        .collect();
+    let Some((first, rest)) = hashes.split_first() else {
+        return;
+    };
+    let h = p.hash();
+    let me = natd_hash(h, &p.icky, &p.rcky, p.local.ip(), p.local.port());
+    let them = natd_hash(h, &p.icky, &p.rcky, p.remote.ip(), p.remote.port());
+    p.natt.local_nat = **first != me;
+    p.natt.peer_nat = !rest.iter().any(|x| **x == them);
+}
+
+fn my_identification(p_local: SocketAddr, r: &conf::Remote) -> Identification {
+    let v;
+    let id = match &r.my_identifier {
+        Identifier::Address(Some(a)) => IdValue::Addr(*a),
+        Identifier::Fqdn(s) => {
+            v = s.clone().into_bytes();
+            IdValue::Fqdn(&v)
+        }
+        Identifier::UserFqdn(s) => {
+            v = s.clone().into_bytes();
+            IdValue::UserFqdn(&v)
+        }
+        Identifier::KeyIdTag(s) => {
+            v = s.clone().into_bytes();
+            IdValue::KeyId(&v)
+        }
+        _ => IdValue::Addr(p_local.ip()),
+    };
+    Identification::new(&id, 0, 0)
+}
+
+fn id_string(id: &Identification) -> Option<String> {
+    match id.value() {
+        IdValue::Addr(a) => Some(a.to_string()),
+        IdValue::Fqdn(b) | IdValue::UserFqdn(b) | IdValue::KeyId(b) => {
+            String::from_utf8(b.to_vec()).ok()
+        }
+        _ => None,
+    }
+}
+
+fn ident_matches(want: &Identifier, got: &Identification) -> bool {
+    match (want, got.value()) {
+        (Identifier::Address(Some(a)), IdValue::Addr(b)) => *a == b,
+        (Identifier::Address(None), IdValue::Addr(_)) => true,
+        (Identifier::Fqdn(s), IdValue::Fqdn(b)) => s.as_bytes() == b,
+        (Identifier::UserFqdn(s), IdValue::UserFqdn(b)) => s.as_bytes() == b,
+        (Identifier::KeyIdTag(s), IdValue::KeyId(b)) => s.as_bytes() == b,
+        _ => false,
+    }
+}
+
+impl Endpoint {
+    fn lookup_psk(&self, p: &Ph1) -> Option<Secret> {
+        let r = self.remote_cfg(p.remote_cfg);
+        let mut keys: Vec<String> = Vec::new();
+        if let Some(id) = p.peer_id.as_ref().and_then(id_string) {
+            keys.push(id);
+        }
+        for pi in &r.peers_identifier {
+            match pi {
+                Identifier::Fqdn(s) | Identifier::UserFqdn(s) | Identifier::KeyIdTag(s) => {
+                    keys.push(s.clone())
+                }
+                Identifier::Address(Some(a)) => keys.push(a.to_string()),
+                _ => {}
+            }
+        }
+        keys.push(p.remote.ip().to_string());
+        keys.push("*".into());
+        keys.iter()
+            .find_map(|k| self.psk.lookup(k))
+            .map(|k| Secret::new(k.expose().to_vec()))
+    }
+
+    fn fresh_ph1(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        remote_cfg: usize,
+        role: Role,
+        exchange: ExchangeType,
+    ) -> Ph1 {
+        let mut icky = [0u8; 8];
+        let mut rcky = [0u8; 8];
+        let mine = self.rand_bytes(8);
+        match role {
+            Role::Initiator => icky.copy_from_slice(&mine),
+            Role::Responder => rcky.copy_from_slice(&mine),
+        }
+        let id = self.new_id();
+        let r = self.remote_cfg(remote_cfg);
+        Ph1 {
+            id,
+            role,
+            exchange,
+            state: P1State::Dead,
+            icky,
+            rcky,
+            local,
+            remote,
+            remote_cfg,
+            created: now,
+            established: None,
+            expires: None,
+            cands: ph1_candidates(r),
+            params: None,
+            sai_b: Vec::new(),
+            dh: None,
+            ke_i: Vec::new(),
+            ke_r: Vec::new(),
+            ni: Vec::new(),
+            nr: Vec::new(),
+            keys: None,
+            cipher: None,
+            iv: Vec::new(),
+            my_id: my_identification(local, r),
+            peer_id: None,
+            psk: None,
+            natt: Natt::default(),
+            dpd: Dpd::default(),
+            last_sent: None,
+            last_recv: None,
+            retx: None,
+            ph2_count: 0,
+            early_qm: Vec::new(),
+            keepalive: None,
+        }
+    }
+
+    fn retx_params(&self) -> Option<(u32, u64)> {
+        Some((self.cfg.timer.counter, self.cfg.timer.interval))
+    }
+
+    /// Starts a phase 1 as initiator with the remote's first exchange mode.
+    pub(crate) fn start_ph1(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        remote_cfg: usize,
+    ) -> Result<u64> {
+        if self.ph1s.len() >= MAX_PH1 || self.half_open() >= MAX_HALF_OPEN {
+            return Err(Error::Limit("phase 1 SAs"));
+        }
+        let r = self.remote_cfg(remote_cfg).clone();
+        let aggressive = r.exchange_mode.first() == Some(&conf::ExchangeMode::Aggressive);
+        let exchange = if aggressive {
+            ExchangeType::AGGRESSIVE
+        } else {
+            ExchangeType::MAIN
+        };
+        let mut p = self.fresh_ph1(now, local, remote, remote_cfg, Role::Initiator, exchange);
+        if p.cands.is_empty() {
+            return Err(Error::Config("no usable phase-1 proposal".into()));
+        }
+        self.out.log(
+            Level::Info,
+            Some(remote.ip()),
+            format!("initiate new phase 1 negotiation: {local}<=>{remote}"),
+        );
+        let sa = ph1_sa(&p.cands);
+        p.sai_b = sa.body_bytes().map_err(|_| Error::Limit("SA"))?;
+        let mut payloads = vec![Payload::Sa(sa)];
+        if aggressive {
+            self.out
+                .log(Level::Info, Some(remote.ip()), "begin Aggressive mode.");
+            let group = p.cands[0].group;
+            let dh = DhPrivate::generate(group, &mut RngRef(&mut *self.rng))?;
+            p.ke_i = dh.public().to_vec();
+            p.dh = Some(dh);
+            p.ni = self.rand_bytes((r.nonce_size as usize).clamp(8, MAX_NONCE));
+            payloads.push(Payload::Ke(p.ke_i.clone()));
+            payloads.push(Payload::Nonce(p.ni.clone()));
+            payloads.push(Payload::Id(p.my_id.clone()));
+            p.state = P1State::AggrI(AggrI::ExpectSecond);
+        } else {
+            self.out.log(
+                Level::Info,
+                Some(remote.ip()),
+                "begin Identity Protection mode.",
+            );
+            p.state = P1State::MainI(MainI::ExpectSa);
+        }
+        payloads.extend(our_vids(&r));
+        let bytes = Self::plain(&p, exchange, payloads)?;
+        let retx = self.retx_params();
+        Self::send_ph1_bytes(&mut self.out, &mut p, bytes, now, retx);
+        let id = p.id;
+        self.by_cookie.insert((p.icky, [0; 8]), id);
+        self.ph1s.insert(id, p);
+        Ok(id)
+    }
+
+    pub(crate) fn new_responder(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message,
+        data: &[u8],
+    ) -> Result<()> {
+        if self.ph1s.len() >= MAX_PH1 || self.half_open() >= MAX_HALF_OPEN {
+            return Err(Error::Limit("half-open phase 1 SAs"));
+        }
+        let ri = self
+            .find_remote(remote.ip(), false)
+            .ok_or_else(|| Error::Config(format!("couldn't find configuration for {remote}")))?;
+        let r = self.remote_cfg(ri).clone();
+        let exchange = msg.header.exchange;
+        let allowed = r.exchange_mode.iter().any(|m| {
+            (*m == conf::ExchangeMode::Main && exchange == ExchangeType::MAIN)
+                || (*m == conf::ExchangeMode::Aggressive && exchange == ExchangeType::AGGRESSIVE)
+        });
+        if !allowed {
+            return Err(Error::Config("exchange mode not allowed".into()));
+        }
+        let kind = if exchange == ExchangeType::MAIN {
+            MsgKind::MainSa
+        } else {
+            MsgKind::AggrFirst
+        };
+        check(kind, msg.payloads(), false)?;
+        let mut p = self.fresh_ph1(now, local, remote, ri, Role::Responder, exchange);
+        p.icky = msg.header.initiator_cookie;
+        let Some(Payload::Sa(sa)) = msg.payloads().iter().find(|x| matches!(x, Payload::Sa(_)))
+        else {
+            return Err(Error::PayloadCount(1));
+        };
+        p.sai_b = sa.raw.clone();
+        peer_vids(msg.payloads(), &mut p, r.nat_traversal != Tristate::Off);
+        let answer = match ph1_select(sa, &p.cands, r.proposal_check) {
+            Ok((params, answer)) => {
+                p.params = Some(params);
+                answer
+            }
+            Err(e) => {
+                self.out.log(
+                    Level::Error,
+                    Some(remote.ip()),
+                    format!("no suitable proposal found. ({e})"),
+                );
+                self.out.event(Event::Phase1Failed {
+                    remote,
+                    reason: e.to_string(),
+                });
+                // tell the peer in the clear (no keys yet)
+                let n = Payload::Notify(isakmp::Notify {
+                    doi: isakmp::Doi::IPSEC,
+                    protocol: ProtocolId::ISAKMP,
+                    notify_type: NotifyType::NO_PROPOSAL_CHOSEN,
+                    spi: [p.icky, p.rcky].concat(),
+                    data: Vec::new(),
+                });
+                let bytes = Self::plain(&p, ExchangeType::INFORMATIONAL, vec![n])?;
+                self.out.push_tx(Transmit {
+                    local,
+                    remote,
+                    data: bytes,
+                    non_esp_marker: false,
+                });
+                return Ok(());
+            }
+        };
+        let mode = if exchange == ExchangeType::MAIN {
+            "Identity Protection"
+        } else {
+            "Aggressive"
+        };
+        self.out.log(
+            Level::Info,
+            Some(remote.ip()),
+            format!("respond new phase 1 negotiation: {local}<=>{remote}"),
+        );
+        self.out.log(
+            Level::Info,
+            Some(remote.ip()),
+            format!("begin {mode} mode."),
+        );
+        let mut payloads = vec![Payload::Sa(answer)];
+        if exchange == ExchangeType::AGGRESSIVE {
+            let ke = msg.payloads().iter().find_map(|x| match x {
+                Payload::Ke(k) => Some(k.clone()),
+                _ => None,
+            });
+            let ni = msg.payloads().iter().find_map(|x| match x {
+                Payload::Nonce(n) => Some(n.clone()),
+                _ => None,
+            });
+            let id = msg.payloads().iter().find_map(|x| match x {
+                Payload::Id(i) => Some(i.clone()),
+                _ => None,
+            });
+            let (Some(ke), Some(ni), Some(idp)) = (ke, ni, id) else {
+                return Err(Error::PayloadCount(4));
+            };
+            if ni.len() < 8 || ni.len() > MAX_NONCE {
+                return Err(Error::PeerMisbehaved("nonce length"));
+            }
+            p.ke_i = ke;
+            p.ni = ni;
+            p.peer_id = Some(idp);
+            self.verify_peer_id(&p)?;
+            p.psk = Some(
+                self.lookup_psk(&p)
+                    .ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?,
+            );
+            let group = p
+                .params
+                .as_ref()
+                .map(|x| x.group)
+                .ok_or(Error::NoProposalChosen)?;
+            let dh = DhPrivate::generate(group, &mut RngRef(&mut *self.rng))?;
+            p.ke_r = dh.public().to_vec();
+            p.dh = Some(dh);
+            p.nr = self.rand_bytes((r.nonce_size as usize).clamp(8, MAX_NONCE));
+            self.derive_keys(&mut p)?;
+            let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+            let idr_b = p.my_id.body_bytes();
+            let hash_r = keys.hash_r(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idr_b);
+            payloads.push(Payload::Ke(p.ke_r.clone()));
+            payloads.push(Payload::Nonce(p.nr.clone()));
+            payloads.push(Payload::Id(p.my_id.clone()));
+            payloads.push(Payload::Hash(hash_r));
+            payloads.extend(our_vids(&r));
+            if p.natt.peer.is_some() {
+                payloads.extend(natd_payloads(&p, r.nat_traversal == Tristate::Force));
+                check_natd(&mut p, msg.payloads());
+            }
+            p.state = P1State::AggrR(AggrR::ExpectThird);
+        } else {
+            payloads.extend(our_vids(&r));
+            p.state = P1State::MainR(MainR::ExpectKe);
+        }
+        let bytes = Self::plain(&p, exchange, payloads)?;
+        p.last_recv = Some(crate::endpoint::fingerprint(data));
+        let retx = self.retx_params();
+        Self::send_ph1_bytes(&mut self.out, &mut p, bytes, now, retx);
+        let id = p.id;
+        self.by_cookie.insert((p.icky, p.rcky), id);
+        self.ph1s.insert(id, p);
+        Ok(())
+    }
+
+    fn verify_peer_id(&self, p: &Ph1) -> Result<()> {
+        let r = self.remote_cfg(p.remote_cfg);
+        if !r.verify_identifier || r.peers_identifier.is_empty() {
+            return Ok(());
+        }
+        let got = p.peer_id.as_ref().ok_or(Error::InvalidId)?;
+        if r.peers_identifier.iter().any(|w| ident_matches(w, got)) {
+            Ok(())
+        } else {
+            Err(Error::InvalidId)
+        }
+    }
+
+    fn derive_keys(&self, p: &mut Ph1) -> Result<()> {
+        let params = p.params.clone().ok_or(Error::UnexpectedState("params"))?;
+        let dh = p.dh.as_ref().ok_or(Error::UnexpectedState("dh"))?;
+        let peer_ke = if p.role == Role::Initiator {
+            &p.ke_r
+        } else {
+            &p.ke_i
+        };
+        let gxy = dh.shared_secret(peer_ke)?;
+        let psk = p
+            .psk
+            .clone()
+            .ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?;
+        if params.auth != 1 && params.auth != 65001 && params.auth != 65002 {
+            // signature methods: hooks for the certificate issue
+            return Err(Error::Config(
+                "only pre-shared key authentication is supported".into(),
+            ));
+        }
+        let keys = Phase1Keys::derive(
+            &Phase1Inputs {
+                hash: params.hash,
+                auth: Phase1Auth::PreSharedKey(psk.as_ref()),
+                ni: &p.ni,
+                nr: &p.nr,
+                g_xy: gxy.as_ref(),
+                cky_i: &p.icky,
+                cky_r: &p.rcky,
+            },
+            params.cipher.key_len(),
+        );
+        let cipher = IkeCipher::new(params.cipher, keys.ka.as_ref())?;
+        p.iv = phase1_iv(params.hash, &p.ke_i, &p.ke_r, cipher.block_size());
+        p.keys = Some(keys);
+        p.cipher = Some(cipher);
+        Ok(())
+    }
+
+    /// Dispatches a phase-1 message to its state handler.
+    pub(crate) fn phase1_input(&mut self, id: u64, m: &Inbound<'_>) -> Result<()> {
+        let state = self
+            .ph1s
+            .get(&id)
+            .map(|p| p.state)
+            .ok_or(Error::UnexpectedState("gone"))?;
+        let r = match state {
+            P1State::MainI(s) => self.main_i(id, s, m),
+            P1State::MainR(s) => self.main_r(id, s, m),
+            P1State::AggrI(_) => self.aggr_i(id, m),
+            P1State::AggrR(_) => self.aggr_r(id, m),
+            P1State::Established | P1State::Dead => {
+                Err(Error::UnexpectedState("phase 1 already established"))
+            }
+        };
+        match r {
+            Ok(()) => {
+                if let Some(p) = self.ph1s.get_mut(&id) {
+                    p.last_recv = Some(m.fingerprint.clone());
+                }
+                Ok(())
+            }
+            // Errors on unauthenticated or undecryptable input never kill the SA: the peer
+            // (or an attacker) may send garbage; retransmission or the phase-1 timer ends it.
+            Err(e @ (Error::AuthenticationFailed | Error::NoProposalChosen | Error::NoPsk(_)))
+                if !m.hdr.is_encrypted() || matches!(e, Error::AuthenticationFailed) =>
+            {
+                self.fail_ph1(id, &e);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn main_i(&mut self, id: u64, s: MainI, m: &Inbound<'_>) -> Result<()> {
+        let natt_on;
+        let force;
+        let nonce_size;
+        {
+            let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+            let r = self.remote_cfg(p.remote_cfg);
+            natt_on = r.nat_traversal != Tristate::Off;
+            force = r.nat_traversal == Tristate::Force;
+            nonce_size = (r.nonce_size as usize).clamp(8, MAX_NONCE);
+        }
+        match s {
+            MainI::ExpectSa => {
+                check(MsgKind::MainSa, m.payloads, false)?;
+                let sa = m
+                    .find(|x| {
+                        if let Payload::Sa(s) = x {
+                            Some(s)
+                        } else {
+                            None
+                        }
+                    })
+                    .ok_or(Error::PayloadCount(1))?;
+                let p = self
+                    .ph1s
+                    .get_mut(&id)
+                    .ok_or(Error::UnexpectedState("gone"))?;
+                let params = ph1_accept(sa, &p.cands)?;
+                peer_vids(m.payloads, p, natt_on);
+                let group = params.group;
+                p.params = Some(params);
+                let dh = DhPrivate::generate(group, &mut RngRef(&mut *self.rng))?;
+                let mut ni = vec![0u8; nonce_size];
+                self.rng.fill_bytes(&mut ni);
+                let p = self
+                    .ph1s
+                    .get_mut(&id)
+                    .ok_or(Error::UnexpectedState("gone"))?;
+                p.ke_i = dh.public().to_vec();
+                p.dh = Some(dh);
+                p.ni = ni;
+                let mut payloads = vec![Payload::Ke(p.ke_i.clone()), Payload::Nonce(p.ni.clone())];
+                if p.natt.peer.is_some() {
+                    payloads.extend(natd_payloads(p, force));
+                }
+                let bytes = Self::plain(p, ExchangeType::MAIN, payloads)?;
+                p.state = P1State::MainI(MainI::ExpectKe);
+                let retx = Some((self.cfg.timer.counter, self.cfg.timer.interval));
+                Self::send_ph1_bytes(&mut self.out, p, bytes, m.now, retx);
+                Ok(())
+            }
+            MainI::ExpectKe => {
+                check(MsgKind::MainKe, m.payloads, false)?;
+                let ke = m.find(|x| {
+                    if let Payload::Ke(k) = x {
+                        Some(k)
+                    } else {
+                        None
+                    }
+                });
+                let nr = m.find(|x| {
+                    if let Payload::Nonce(k) = x {
+                        Some(k)
+                    } else {
+                        None
+                    }
+                });
+                let (Some(ke), Some(nr)) = (ke, nr) else {
+                    return Err(Error::PayloadCount(4));
+                };
+                if nr.len() < 8 || nr.len() > MAX_NONCE {
+                    return Err(Error::PeerMisbehaved("nonce length"));
+                }
+                let psk = {
+                    let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+                    self.lookup_psk(p)
+                };
+                let mut p = self
+                    .ph1s
+                    .remove(&id)
+                    .ok_or(Error::UnexpectedState("gone"))?;
+                let res = (|| {
+                    p.psk = Some(psk.ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?);
+                    p.ke_r = ke.clone();
+                    p.nr = nr.clone();
+                    self.derive_keys(&mut p)?;
+                    if p.natt.peer.is_some() {
+                        check_natd(&mut p, m.payloads);
+                        if p.natt.detected() && p.natt.peer >= Some(NattVer::Draft02) {
+                            // float to the NAT-T port from message 5 on
+                            p.local.set_port(self.opts.natt_port);
+                            p.remote.set_port(self.opts.natt_port);
+                            p.natt.floated = true;
+                        }
+                    }
+                    let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+                    let idb = p.my_id.body_bytes();
+                    let hash_i = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idb);
+                    let payloads = vec![Payload::Id(p.my_id.clone()), Payload::Hash(hash_i)];
+                    let (bytes, next) = Self::seal(
+                        &p,
+                        ExchangeType::MAIN,
+                        0,
+                        Flags::default(),
+                        &payloads,
+                        &p.iv,
+                    )?;
+                    p.iv = next;
+                    p.state = P1State::MainI(MainI::ExpectAuth);
+                    Ok::<_, Error>(bytes)
+                })();
+                let retx = self.retx_params();
+                let out = match res {
+                    Ok(bytes) => {
+                        Self::send_ph1_bytes(&mut self.out, &mut p, bytes, m.now, retx);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                self.ph1s.insert(id, p);
+                out
+            }
+            MainI::ExpectAuth => {
+                check(MsgKind::MainAuth, m.payloads, m.hdr.is_encrypted())?;
+                let idp = m
+                    .find(|x| {
+                        if let Payload::Id(i) = x {
+                            Some(i)
+                        } else {
+                            None
+                        }
+                    })
+                    .ok_or(Error::PayloadCount(5))?;
+                let hash = m
+                    .find(|x| {
+                        if let Payload::Hash(h) = x {
+                            Some(h)
+                        } else {
+                            None
+                        }
+                    })
+                    .ok_or(Error::PayloadCount(8))?;
+                let p = self
+                    .ph1s
+                    .get_mut(&id)
+                    .ok_or(Error::UnexpectedState("gone"))?;
+                let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+                let want = keys.hash_r(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idp.raw);
+                if !ct_eq(&want, hash) {
+                    return Err(Error::AuthenticationFailed);
+                }
+                p.peer_id = Some(idp.clone());
+                if let Some(iv) = &m.staged_iv {
+                    p.iv = iv.clone();
+                }
+                self.verify_peer_id(self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?)?;
+                self.ph1_established(m.now, id);
+                Ok(())
+            }
+        }
+    }
+
+    fn main_r(&mut self, id: u64, s: MainR, m: &Inbound<'_>) -> Result<()> {
+        let (force, nonce_size) = {
+            let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+            let r = self.remote_cfg(p.remote_cfg);
+            (
+                r.nat_traversal == Tristate::Force,
+                (r.nonce_size as usize).clamp(8, MAX_NONCE),
+            )
+        };
+        match s {
+            MainR::ExpectKe => {
+                check(MsgKind::MainKe, m.payloads, false)?;
+                let ke = m.find(|x| {
+                    if let Payload::Ke(k) = x {
+                        Some(k)
+                    } else {
+                        None
+                    }
+                });
+                let ni = m.find(|x| {
+                    if let Payload::Nonce(k) = x {
+                        Some(k)
+                    } else {
+                        None
+                    }
+                });
+                let (Some(ke), Some(ni)) = (ke, ni) else {
+                    return Err(Error::PayloadCount(4));
+                };
+                if ni.len() < 8 || ni.len() > MAX_NONCE {
+                    return Err(Error::PeerMisbehaved("nonce length"));
+                }
+                let group = {
+                    let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+                    p.params
+                        .as_ref()
+                        .map(|x| x.group)
+                        .ok_or(Error::NoProposalChosen)?
+                };
+                let dh = DhPrivate::generate(group, &mut RngRef(&mut *self.rng))?;
+                let nr = self.rand_bytes(nonce_size);
+                let psk = {
+                    let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+                    self.lookup_psk(p)
+                };
+                let mut p = self
+                    .ph1s
+                    .remove(&id)
+                    .ok_or(Error::UnexpectedState("gone"))?;
+                let res = (|| {
+                    p.psk = Some(psk.ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?);
+                    p.ke_i = ke.clone();
+                    p.ni = ni.clone();
+                    p.ke_r = dh.public().to_vec();
+                    p.dh = Some(dh);
+                    p.nr = nr;
+                    self.derive_keys(&mut p)?;
+                    let mut payloads =
+                        vec![Payload::Ke(p.ke_r.clone()), Payload::Nonce(p.nr.clone())];
+                    if p.natt.peer.is_some() {
+                        payloads.extend(natd_payloads(&p, force));
+                        check_natd(&mut p, m.payloads);
+                    }
+                    p.state = P1State::MainR(MainR::ExpectAuth);
+                    Self::plain(&p, ExchangeType::MAIN, payloads)
+                })();
+                let retx = self.retx_params();
+                let out = match res {
+                    Ok(bytes) => {
+                        Self::send_ph1_bytes(&mut self.out, &mut p, bytes, m.now, retx);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                self.ph1s.insert(id, p);
+                out
+            }
+            MainR::ExpectAuth => {
+                check(MsgKind::MainAuth, m.payloads, m.hdr.is_encrypted())?;
+                let idp = m
+                    .find(|x| {
+                        if let Payload::Id(i) = x {
+                            Some(i)
+                        } else {
+                            None
+                        }
+                    })
+                    .ok_or(Error::PayloadCount(5))?;
+                let hash = m
+                    .find(|x| {
+                        if let Payload::Hash(h) = x {
+                            Some(h)
+                        } else {
+                            None
+                        }
+                    })
+                    .ok_or(Error::PayloadCount(8))?;
+                let p = self
+                    .ph1s
+                    .get_mut(&id)
+                    .ok_or(Error::UnexpectedState("gone"))?;
+                let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+                let want = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idp.raw);
+                if !ct_eq(&want, hash) {
+                    return Err(Error::AuthenticationFailed);
+                }
+                p.peer_id = Some(idp.clone());
+                if let Some(iv) = &m.staged_iv {
+                    p.iv = iv.clone();
+                }
+                // the initiator may have floated
+                if m.remote != p.remote {
+                    p.remote = m.remote;
+                    p.local = m.local;
+                    p.natt.floated = m.local.port() == self.opts.natt_port;
+                }
+                self.verify_peer_id(self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?)?;
+                let p = self
+                    .ph1s
+                    .get_mut(&id)
+                    .ok_or(Error::UnexpectedState("gone"))?;
+                let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+                let idb = p.my_id.body_bytes();
+                let hash_r = keys.hash_r(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idb);
+                let payloads = vec![Payload::Id(p.my_id.clone()), Payload::Hash(hash_r)];
+                let (bytes, next) =
+                    Self::seal(p, ExchangeType::MAIN, 0, Flags::default(), &payloads, &p.iv)?;
+                p.iv = next;
+                Self::send_ph1_bytes(&mut self.out, p, bytes, m.now, None);
+                self.ph1_established(m.now, id);
+                Ok(())
+            }
+        }
+    }
+
+    fn aggr_i(&mut self, id: u64, m: &Inbound<'_>) -> Result<()> {
+        check(MsgKind::AggrSecond, m.payloads, false)?;
+        let (natt_on, force) = {
+            let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+            let r = self.remote_cfg(p.remote_cfg);
+            (
+                r.nat_traversal != Tristate::Off,
+                r.nat_traversal == Tristate::Force,
+            )
+        };
+        let sa = m
+            .find(|x| {
+                if let Payload::Sa(s) = x {
+                    Some(s)
+                } else {
+                    None
+                }
+            })
+            .ok_or(Error::PayloadCount(1))?;
+        let ke = m.find(|x| {
+            if let Payload::Ke(k) = x {
+                Some(k)
+            } else {
+                None
+            }
+        });
+        let nr = m.find(|x| {
+            if let Payload::Nonce(k) = x {
+                Some(k)
+            } else {
+                None
+            }
+        });
+        let idp = m.find(|x| {
+            if let Payload::Id(i) = x {
+                Some(i)
+            } else {
+                None
+            }
+        });
+        let hash = m.find(|x| {
+            if let Payload::Hash(h) = x {
+                Some(h)
+            } else {
+                None
+            }
+        });
+        let (Some(ke), Some(nr), Some(idp), Some(hash)) = (ke, nr, idp, hash) else {
+            return Err(Error::PayloadCount(4));
+        };
+        if nr.len() < 8 || nr.len() > MAX_NONCE {
+            return Err(Error::PeerMisbehaved("nonce length"));
+        }
+        let mut p = self
+            .ph1s
+            .remove(&id)
+            .ok_or(Error::UnexpectedState("gone"))?;
+        let res = (|| {
+            let params = ph1_accept(sa, &p.cands)?;
+            if Some(params.group) != p.dh.as_ref().map(|d| d.group()) {
+                return Err(Error::NoProposalChosen);
+            }
+            p.params = Some(params);
+            peer_vids(m.payloads, &mut p, natt_on);
+            p.peer_id = Some(idp.clone());
+            self.verify_peer_id(&p)?;
+            p.psk = Some(
+                self.lookup_psk(&p)
+                    .ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?,
+            );
+            p.ke_r = ke.clone();
+            p.nr = nr.clone();
+            self.derive_keys(&mut p)?;
+            let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+            let want = keys.hash_r(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idp.raw);
+            if !ct_eq(&want, hash) {
+                return Err(Error::AuthenticationFailed);
+            }
+            let idb = p.my_id.body_bytes();
+            let hash_i = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idb);
+            let mut payloads = vec![Payload::Hash(hash_i)];
+            if p.natt.peer.is_some() {
+                check_natd(&mut p, m.payloads);
+                payloads.extend(natd_payloads(&p, force));
+                if p.natt.detected() && p.natt.peer >= Some(NattVer::Draft02) {
+                    p.local.set_port(self.opts.natt_port);
+                    p.remote.set_port(self.opts.natt_port);
+                    p.natt.floated = true;
+                }
+            }
+            // AM3 goes in the clear (racoon and strongSwan accept both)
+            Self::plain(&p, ExchangeType::AGGRESSIVE, payloads)
+        })();
+        let out = match res {
+            Ok(bytes) => {
+                Self::send_ph1_bytes(&mut self.out, &mut p, bytes, m.now, None);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        self.ph1s.insert(id, p);
+        out?;
+        self.ph1_established(m.now, id);
+        Ok(())
+    }
+
+    fn aggr_r(&mut self, id: u64, m: &Inbound<'_>) -> Result<()> {
+        check(MsgKind::AggrThird, m.payloads, true)?;
+        let hash = m
+            .find(|x| {
+                if let Payload::Hash(h) = x {
+                    Some(h)
+                } else {
+                    None
+                }
+            })
+            .ok_or(Error::PayloadCount(8))?;
+        let p = self
+            .ph1s
+            .get_mut(&id)
+            .ok_or(Error::UnexpectedState("gone"))?;
+        let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+        let idb = p
+            .peer_id
+            .as_ref()
+            .map(|i| i.raw.clone())
+            .ok_or(Error::UnexpectedState("id"))?;
+        let want = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idb);
+        if !ct_eq(&want, hash) {
+            return Err(Error::AuthenticationFailed);
+        }
+        if let Some(iv) = &m.staged_iv {
+            p.iv = iv.clone();
+        }
+        if m.remote != p.remote {
+            p.remote = m.remote;
+            p.local = m.local;
+            p.natt.floated = m.local.port() == self.opts.natt_port;
+        }
+        self.ph1_established(m.now, id);
+        // Quick Mode messages that arrived before AM3 (strongSwan's race) run now.
+        let early = self
+            .ph1s
+            .get_mut(&id)
+            .map(|p| std::mem::take(&mut p.early_qm))
+            .unwrap_or_default();
+        for (l, r, d) in early {
+            self.handle_datagram(m.now, l, r, &d);
+        }
+        Ok(())
+    }
+
+    /// Queues a Quick Mode message that arrived before Aggressive Mode finished.
+    pub(crate) fn queue_early_qm(
+        &mut self,
+        id: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        match self.ph1s.get_mut(&id) {
+            Some(p) if p.state == P1State::AggrR(AggrR::ExpectThird) => {
+                if p.early_qm.len() < MAX_EARLY_QM {
+                    p.early_qm.push((local, remote, data.to_vec()));
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn ph1_established(&mut self, now: Instant, id: u64) {
+        let (remote_cfg, peer) = {
+            let Some(p) = self.ph1s.get_mut(&id) else {
+                return;
+            };
+            p.state = P1State::Established;
+            p.established = Some(now);
+            p.retx = None;
+            let lifetime = p.params.as_ref().map_or(28800, |x| x.lifetime);
+            p.expires = Some(now + Duration::from_secs(lifetime));
+            (p.remote_cfg, p.remote)
+        };
+        let r = self.remote_cfg(remote_cfg).clone();
+        let key_log = self.opts.key_log;
+        let keepalive = self.cfg.timer.natt_keepalive;
+        let Some(p) = self.ph1s.get_mut(&id) else {
+            return;
+        };
+        if p.natt.floated && p.natt.local_nat && keepalive > 0 {
+            p.keepalive = Some(now + Duration::from_secs(keepalive));
+        }
+        if r.dpd && p.dpd.peer && r.dpd_delay > 0 {
+            p.dpd.seq = self.rng.next_u32() & 0x0fff;
+            p.dpd.last_ack = p.dpd.seq;
+            p.dpd.next = Some(now + Duration::from_secs(u64::from(r.dpd_delay)));
+        }
+        self.out.log(
+            Level::Info,
+            Some(peer.ip()),
+            format!(
+                "ISAKMP-SA established {}-{} spi:{}:{}",
+                p.local,
+                p.remote,
+                hex(&p.icky),
+                hex(&p.rcky)
+            ),
+        );
+        self.out.event(Event::Phase1Established {
+            local: p.local,
+            remote: p.remote,
+            icookie: p.icky,
+            rcookie: p.rcky,
+            role: p.role,
+        });
+        if key_log {
+            if let Some(k) = &p.keys {
+                self.out.event(Event::KeyLog(format!(
+                    "{},{}",
+                    hex(&p.icky),
+                    hex(k.ka.as_ref())
+                )));
+            }
+        }
+        // INITIAL-CONTACT to a peer not contacted yet
+        if r.initial_contact && !self.contacted.contains(&peer.ip()) {
+            self.contacted.insert(peer.ip());
+            let (icky, rcky) = (p.icky, p.rcky);
+            let n = Payload::Notify(isakmp::Notify {
+                doi: isakmp::Doi::IPSEC,
+                protocol: ProtocolId::ISAKMP,
+                notify_type: NotifyType::INITIAL_CONTACT,
+                spi: [icky, rcky].concat(),
+                data: Vec::new(),
+            });
+            let _ = self.send_info(now, id, vec![n]);
+        }
+        // phase 2 exchanges waiting for this peer
+        let waiting: Vec<u64> = self
+            .ph2s
+            .values()
+            .filter(|q| {
+                q.peer == peer.ip()
+                    && q.state == crate::endpoint::P2State::I(crate::endpoint::QuickI::WaitPh1)
+            })
+            .map(|q| q.id)
+            .collect();
+        for q in waiting {
+            self.start_quick(now, q, id);
+        }
+    }
+}
+
+/// Constant-time comparison of HASH values.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
