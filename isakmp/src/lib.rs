@@ -18,6 +18,7 @@
 pub mod attr;
 pub mod codec;
 pub mod error;
+pub mod frag;
 pub mod message;
 pub mod payload;
 pub mod types;
