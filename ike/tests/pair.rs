@@ -1,0 +1,550 @@
+#![allow(clippy::field_reassign_with_default)]
+//! Two endpoints in memory, each with an `engine` kernel as its fake kernel, a fake clock,
+//! and loss/duplication knobs: Main, Aggressive and Quick Mode (± PFS), NAT-T, lost and
+//! duplicated messages, delete, INITIAL-CONTACT, DPD, rekey, wrong PSK, no proposal. Every
+//! established pair is checked through the data path: a packet encrypted with the SA one
+//! side installed is decrypted with the other's.
+
+mod harness;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use harness::{Pair, Peer};
+use ike::Event;
+use pfkey::{Dir, IpsecProto};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+const A: &str = "192.0.2.1";
+const B: &str = "192.0.2.2";
+
+#[derive(Clone)]
+struct Opts {
+    mode: &'static str,
+    ike: &'static str,
+    esp: &'static str,
+    pfs: &'static str,
+    extra_remote: String,
+    remote_sel: String,
+    lifetime: u64,
+    timer: &'static str,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            mode: "main",
+            ike: "encryption_algorithm aes 128; hash_algorithm sha1; authentication_method pre_shared_key; dh_group modp1024;",
+            esp: "encryption_algorithm aes 128; authentication_algorithm hmac_sha1;",
+            pfs: "",
+            extra_remote: String::new(),
+            remote_sel: String::new(),
+            lifetime: 3600,
+            timer: "",
+        }
+    }
+}
+
+fn conf(peer: &str, local_net: &str, remote_net: &str, o: &Opts) -> String {
+    let sel = if o.remote_sel.is_empty() {
+        peer.to_string()
+    } else {
+        o.remote_sel.clone()
+    };
+    format!(
+        "{timer}
+remote {sel} {{
+    exchange_mode {mode};
+    {extra}
+    proposal {{ {ike} }}
+}}
+sainfo address {local_net} any address {remote_net} any {{
+    {esp}
+    compression_algorithm deflate;
+    {pfs}
+    lifetime time {lt} sec;
+}}
+",
+        timer = o.timer,
+        mode = o.mode,
+        extra = o.extra_remote,
+        ike = o.ike,
+        esp = o.esp,
+        pfs = o.pfs,
+        lt = o.lifetime
+    )
+}
+
+struct Setup {
+    a: Opts,
+    b: Opts,
+    psk_a: String,
+    psk_b: String,
+    b_policies: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            a: Opts::default(),
+            b: Opts::default(),
+            psk_a: format!("{B} s3cret-psk\n"),
+            psk_b: format!("{A} s3cret-psk\n"),
+            b_policies: true,
+        }
+    }
+}
+
+fn pair(s: &Setup) -> Pair {
+    let now = std::time::Instant::now();
+    let a = Peer::new(
+        ip(A),
+        &conf(B, "10.1.0.0/16", "10.2.0.0/16", &s.a),
+        &s.psk_a,
+        11,
+        now,
+    );
+    let b = Peer::new(
+        ip(B),
+        &conf(A, "10.2.0.0/16", "10.1.0.0/16", &s.b),
+        &s.psk_b,
+        22,
+        now,
+    );
+    let mut p = Pair::new(a, b);
+    let n = p.know();
+    let (ia, ib) = (ip(A), ip(B));
+    p.a.spdadd(
+        n,
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+        Dir::OUT,
+        Some((ia, ib)),
+        IpsecProto::ESP,
+    );
+    p.a.spdadd(
+        n,
+        "10.2.0.0/16",
+        "10.1.0.0/16",
+        Dir::IN,
+        Some((ib, ia)),
+        IpsecProto::ESP,
+    );
+    if s.b_policies {
+        p.b.spdadd(
+            n,
+            "10.2.0.0/16",
+            "10.1.0.0/16",
+            Dir::OUT,
+            Some((ib, ia)),
+            IpsecProto::ESP,
+        );
+        p.b.spdadd(
+            n,
+            "10.1.0.0/16",
+            "10.2.0.0/16",
+            Dir::IN,
+            Some((ia, ib)),
+            IpsecProto::ESP,
+        );
+    }
+    p.drive();
+    p
+}
+
+/// Sends the first packet (which triggers the ACQUIRE) and lets the peers negotiate.
+fn trigger(p: &mut Pair) {
+    let r = p.send_packet_no_sa();
+    assert!(r, "first packet must be held for lack of an SA");
+    p.drive_for(Duration::from_secs(60));
+}
+
+trait NoSa {
+    fn send_packet_no_sa(&mut self) -> bool;
+}
+
+impl NoSa for Pair {
+    fn send_packet_no_sa(&mut self) -> bool {
+        let n = self.know();
+        let pkt = harness::ipv4_udp(ip("10.1.0.5"), ip("10.2.0.7"), b"hello");
+        let mut buf = engine::datapath::PacketBuf::new();
+        buf.load(&pkt);
+        let mut out = Vec::new();
+        let v = self.a.k.outbound(n, &mut buf, &mut out);
+        let acquired = out
+            .iter()
+            .any(|o| o.msg.header.msg_type == pfkey::MsgType::ACQUIRE);
+        self.a.deliver_kernel(n, out, None);
+        matches!(v, engine::datapath::Verdict::Drop(_)) && acquired
+    }
+}
+
+fn assert_loop(p: &mut Pair) {
+    let got = p
+        .send_packet(true, ip("10.1.0.5"), ip("10.2.0.7"), b"ping a->b")
+        .expect("a has an outbound SA");
+    assert!(got.ends_with(b"ping a->b"), "b decrypted what a encrypted");
+    let got = p
+        .send_packet(false, ip("10.2.0.7"), ip("10.1.0.5"), b"pong b->a")
+        .expect("b has an outbound SA");
+    assert!(got.ends_with(b"pong b->a"));
+}
+
+fn esp_sas(peer: &Peer) -> Vec<(u32, u8, u8, Option<u16>)> {
+    peer.k
+        .sad()
+        .iter()
+        .filter(|s| s.state != engine::sad::SaState::Larval)
+        .map(|s| (s.spi, s.auth, s.encrypt, s.natt.as_ref().map(|n| n.sport)))
+        .collect()
+}
+
+#[test]
+fn main_mode_quick_mode_psk_closes_the_loop() {
+    let mut p = pair(&Setup::default());
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph1(), 1, "a: {:?}", p.a.logs());
+    assert_eq!(p.b.established_ph1(), 1, "b: {:?}", p.b.logs());
+    assert_eq!(p.a.established_ph2(), 1, "a: {:?}", p.a.logs());
+    assert_eq!(p.b.established_ph2(), 1, "b: {:?}", p.b.logs());
+    assert_eq!(p.a.sa_count(), 2);
+    assert_eq!(p.b.sa_count(), 2);
+    // a's outbound SPI is b's inbound SPI and the other way round
+    let sa_a: Vec<u32> = esp_sas(&p.a).iter().map(|x| x.0).collect();
+    let sa_b: Vec<u32> = esp_sas(&p.b).iter().map(|x| x.0).collect();
+    for s in &sa_a {
+        assert!(sa_b.contains(s));
+    }
+    // §5 contents: replay 4, SA2 tunnel mode, hard = negotiated lifetime, soft 80 %
+    let upd =
+        p.a.sent
+            .iter()
+            .find(|m| m.header.msg_type == pfkey::MsgType::UPDATE)
+            .unwrap();
+    assert_eq!(upd.sa().unwrap().replay, 4);
+    assert_eq!(upd.sa2().unwrap().mode, pfkey::Mode::TUNNEL);
+    assert_eq!(upd.lifetime_hard().unwrap().addtime, 3600);
+    assert_eq!(upd.lifetime_soft().unwrap().addtime, 2880);
+    assert_eq!(upd.key_encrypt().unwrap().bits(), 128);
+    assert_eq!(upd.key_auth().unwrap().bits(), 160);
+    // the key log has the phase-1 line and four ESP lines per side
+    let kl =
+        p.a.events
+            .iter()
+            .filter(|e| matches!(e, Event::KeyLog(_)))
+            .count();
+    assert_eq!(kl, 3);
+    assert_loop(&mut p);
+}
+
+#[test]
+fn main_mode_with_pfs_group14_and_several_transforms() {
+    let mut s = Setup::default();
+    s.a.ike = "encryption_algorithm aes 256; hash_algorithm sha256; authentication_method pre_shared_key; dh_group modp2048;";
+    s.b.ike = s.a.ike;
+    s.a.esp = "encryption_algorithm 3des, aes 256; authentication_algorithm hmac_md5, hmac_sha256;";
+    s.b.esp = "encryption_algorithm aes 256; authentication_algorithm hmac_sha256;";
+    s.a.pfs = "pfs_group modp2048;";
+    s.b.pfs = "pfs_group modp2048;";
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(
+        p.a.established_ph2(),
+        1,
+        "a: {:?}\nb: {:?}",
+        p.a.logs(),
+        p.b.logs()
+    );
+    // responder picked AES-256 + HMAC-SHA-256 (kernel numbers 12 / 5)
+    for (_, auth, enc, _) in esp_sas(&p.a) {
+        assert_eq!((auth, enc), (5, 12));
+    }
+    // QM1 carried a KE payload: the initiator's QM1 is longer than without PFS by >256 bytes
+    assert_loop(&mut p);
+}
+
+#[test]
+fn aggressive_mode_fqdn() {
+    let mut s = Setup::default();
+    s.a.mode = "aggressive";
+    s.b.mode = "aggressive";
+    s.a.extra_remote = "my_identifier fqdn \"a.example.org\";".into();
+    s.b.extra_remote = "my_identifier fqdn \"b.example.org\";".into();
+    s.psk_b = "a.example.org s3cret-psk\n".into();
+    s.psk_a = "b.example.org s3cret-psk\n".into();
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(
+        p.a.established_ph1(),
+        1,
+        "a: {:?}\nb: {:?}",
+        p.a.logs(),
+        p.b.logs()
+    );
+    assert_eq!(p.b.established_ph2(), 1, "b: {:?}", p.b.logs());
+    let info = p.a.ep.list_phase1();
+    assert!(info[0].aggressive);
+    assert_loop(&mut p);
+}
+
+#[test]
+fn nat_traversal_floats_and_uses_udp_encapsulation() {
+    let mut s = Setup::default();
+    s.a.extra_remote = "nat_traversal on;".into();
+    s.b.extra_remote = "nat_traversal on;".into();
+    s.b.remote_sel = "anonymous".into();
+    s.psk_b = "198.51.100.9 s3cret-psk\n".into();
+    let mut p = pair(&s);
+    p.nat = Some(ip("198.51.100.9"));
+    trigger(&mut p);
+    assert_eq!(
+        p.b.established_ph2(),
+        1,
+        "a: {:?}\nb: {:?}",
+        p.a.logs(),
+        p.b.logs()
+    );
+    // MM1-MM4 on 500, everything after on 4500 with the non-ESP marker
+    let ports: Vec<(u16, bool)> = p
+        .captured
+        .iter()
+        .map(|d| (d.t.remote.port(), d.t.non_esp_marker))
+        .collect();
+    assert!(ports[..4].iter().all(|x| *x == (500, false)), "{ports:?}");
+    assert!(ports[4..].iter().all(|x| *x == (4500, true)), "{ports:?}");
+    // ESP-in-UDP SAs on both sides; b sees a's translated port
+    for (_, _, _, natt) in esp_sas(&p.a) {
+        assert_eq!(natt, Some(4500));
+    }
+    assert!(esp_sas(&p.b).iter().any(|x| x.3 == Some(14500)));
+    let upd =
+        p.a.sent
+            .iter()
+            .find(|m| m.header.msg_type == pfkey::MsgType::UPDATE)
+            .unwrap();
+    assert_eq!(upd.nat_t_type(), Some(&pfkey::NatTType::ESPINUDP));
+    assert_loop(&mut p);
+}
+
+#[test]
+fn lost_message_3_is_retransmitted() {
+    let mut p = pair(&Setup::default());
+    p.drop_if = Box::new(|n, _| n == 2);
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph2(), 1, "a: {:?}", p.a.logs());
+    assert_loop(&mut p);
+}
+
+#[test]
+fn duplicated_message_2_is_ignored() {
+    let mut p = pair(&Setup::default());
+    p.dup_if = Box::new(|n, _| n == 1);
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph1(), 1);
+    assert_eq!(p.b.established_ph2(), 1);
+    // exactly one MM3: a did not answer the duplicate
+    let from_a_phase1 = p
+        .captured
+        .iter()
+        .filter(|d| d.a_to_b && d.t.data[18] == 2)
+        .count();
+    assert_eq!(from_a_phase1, 3, "MM1, MM3, MM5 once each");
+    assert_loop(&mut p);
+}
+
+#[test]
+fn reordered_delivery_still_establishes() {
+    let mut p = pair(&Setup::default());
+    p.reorder = true;
+    trigger(&mut p);
+    assert_eq!(p.b.established_ph2(), 1, "b: {:?}", p.b.logs());
+}
+
+#[test]
+fn wrong_psk_installs_nothing() {
+    let mut s = Setup::default();
+    s.psk_b = format!("{A} other-secret\n");
+    let mut p = pair(&s);
+    trigger(&mut p);
+    p.drive_for(Duration::from_secs(300));
+    assert_eq!(p.a.sa_count(), 0);
+    assert_eq!(p.b.sa_count(), 0);
+    assert!(
+        p.b.logs().iter().any(|l| l.contains("bad pre-shared key")),
+        "{:?}",
+        p.b.logs()
+    );
+    assert!(p
+        .a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Phase1Failed { .. })));
+    assert!(p
+        .a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Phase2Failed { .. })));
+    // the ACQUIRE was answered with ENOENT
+    assert!(p
+        .a
+        .sent
+        .iter()
+        .any(|m| m.header.msg_type == pfkey::MsgType::ACQUIRE && m.header.errno == 2));
+}
+
+#[test]
+fn no_proposal_chosen() {
+    let mut s = Setup::default();
+    s.b.ike = "encryption_algorithm 3des; hash_algorithm md5; authentication_method pre_shared_key; dh_group modp1024;";
+    let mut p = pair(&s);
+    trigger(&mut p);
+    p.drive_for(Duration::from_secs(300));
+    assert_eq!(p.a.sa_count() + p.b.sa_count(), 0);
+    assert!(p
+        .b
+        .logs()
+        .iter()
+        .any(|l| l.contains("no suitable proposal")));
+    // a saw the cleartext notify but did not act on it (it times out instead)
+    assert!(p
+        .a
+        .logs()
+        .iter()
+        .any(|l| l.contains("ignoring unauthenticated notification")));
+}
+
+#[test]
+fn no_proposal_chosen_in_quick_mode() {
+    let mut s = Setup::default();
+    s.b.esp = "encryption_algorithm 3des; authentication_algorithm hmac_md5;";
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph1(), 1);
+    assert_eq!(p.a.sa_count() + p.b.sa_count(), 0);
+}
+
+#[test]
+fn delete_tears_down_both_sides() {
+    let mut p = pair(&Setup::default());
+    trigger(&mut p);
+    assert_eq!(p.b.sa_count(), 2);
+    let now = p.now;
+    p.a.ep.delete_sa(now, ip(B));
+    p.drive();
+    assert_eq!(p.a.sa_count(), 0);
+    assert_eq!(p.b.sa_count(), 0, "b: {:?}", p.b.logs());
+    assert!(p
+        .b
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Phase1Deleted { .. })));
+}
+
+#[test]
+fn generate_policy_on_responder() {
+    let mut s = Setup::default();
+    s.b_policies = false;
+    s.b.extra_remote = "generate_policy on;".into();
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(p.b.established_ph2(), 1, "b: {:?}", p.b.logs());
+    // in, fwd, out
+    let gen: Vec<pfkey::Dir> =
+        p.b.sent
+            .iter()
+            .filter(|m| m.header.msg_type == pfkey::MsgType::X_SPDUPDATE)
+            .map(|m| m.policy().unwrap().dir)
+            .collect();
+    assert_eq!(gen, vec![Dir::IN, Dir::FWD, Dir::OUT]);
+    assert_loop(&mut p);
+}
+
+#[test]
+fn initial_contact_purges_old_sas() {
+    let mut p = pair(&Setup::default());
+    trigger(&mut p);
+    assert_eq!(p.b.sa_count(), 2);
+    // a restarts (SIGKILL: its kernel keeps the old SAs, the daemon forgot everything)
+    let conf_a = conf(B, "10.1.0.0/16", "10.2.0.0/16", &Opts::default());
+    let fresh = Peer::new(ip(A), &conf_a, &format!("{B} s3cret-psk\n"), 99, p.now);
+    p.a.ep = fresh.ep;
+    p.drive();
+    let now = p.now;
+    assert!(p.a.ep.establish_sa(
+        now,
+        "192.0.2.1:500".parse().unwrap(),
+        "192.0.2.2:500".parse().unwrap()
+    ));
+    p.drive();
+    assert!(p.b.logs().iter().any(|l| l.contains("INITIAL-CONTACT")));
+    assert_eq!(p.b.sa_count(), 0, "b purged the SAs of the old a");
+}
+
+#[test]
+fn dpd_under_total_loss_declares_the_peer_dead() {
+    let mut s = Setup::default();
+    s.a.extra_remote = "dpd_delay 5; dpd_retry 2; dpd_maxfail 3;".into();
+    s.b.extra_remote = "dpd_delay 0;".into();
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(p.a.sa_count(), 2);
+    // one probe answered while the network works
+    p.drive_for(Duration::from_secs(6));
+    assert!(!p
+        .a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::PeerDead { .. })));
+    p.drop_if = Box::new(|_, _| true);
+    p.drive_for(Duration::from_secs(60));
+    assert!(
+        p.a.events
+            .iter()
+            .any(|e| matches!(e, Event::PeerDead { .. })),
+        "{:?}",
+        p.a.logs()
+    );
+    assert_eq!(p.a.sa_count(), 0);
+}
+
+#[test]
+fn rekey_on_soft_expire() {
+    let mut s = Setup::default();
+    s.a.lifetime = 100;
+    s.b.lifetime = 100;
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph2(), 1);
+    // soft expiry at 80 s starts a new Quick Mode on the initiator
+    p.drive_for(Duration::from_secs(90));
+    assert_eq!(p.a.established_ph2(), 2, "a: {:?}", p.a.logs());
+    assert_eq!(p.b.established_ph2(), 2);
+    assert_loop(&mut p);
+}
+
+#[test]
+fn garbage_never_panics_and_is_dropped() {
+    let mut p = pair(&Setup::default());
+    trigger(&mut p);
+    let now = p.now;
+    let local = "192.0.2.2:500".parse().unwrap();
+    let remote = "192.0.2.1:500".parse().unwrap();
+    let mut rng = 0x1234_5678_u64;
+    let real: Vec<Vec<u8>> = p.captured.iter().map(|d| d.t.data.clone()).collect();
+    for i in 0..3000 {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut d = real[i % real.len()].clone();
+        let pos = (rng >> 33) as usize % d.len();
+        d[pos] ^= (rng >> 17) as u8 | 1;
+        d.truncate(((rng >> 40) as usize % (d.len() + 1)).max(1));
+        p.b.ep.handle_datagram(now, local, remote, &d);
+    }
+    // the established SAs survived
+    assert_eq!(p.b.sa_count(), 2);
+    assert_loop(&mut p);
+}
