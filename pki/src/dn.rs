@@ -343,12 +343,17 @@ fn glob(pat: &[Tok], val: &[char]) -> bool {
 /// case-insensitively, with unescaped `*` matching any run of characters (`CN=*` matches any CN,
 /// `CN=*.example.net` any host under example.net; `\*` is a literal star).
 #[derive(Debug, Clone)]
-pub struct DnPattern(TextDn);
+pub struct DnPattern(TextDn, String);
 
 impl DnPattern {
     /// Parses the pattern text.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        parse_text(s).map(Self)
+        parse_text(s).map(|d| Self(d, s.to_owned()))
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.1
     }
 
     /// Whether the DER Name (from the peer's ID payload or certificate) matches.

@@ -149,6 +149,9 @@ pub enum CertError {
         /// CRL issuer DN.
         issuer: String,
     },
+    /// Path building tried too many candidate issuers.
+    #[error("certificate path search gave up after {0} candidate issuers")]
+    PathSearchExhausted(u32),
     /// Longer than [`crate::MAX_CHAIN_LEN`].
     #[error("certificate chain longer than {0}")]
     ChainTooLong(usize),

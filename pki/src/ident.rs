@@ -115,7 +115,7 @@ pub fn check_peers_asn1dn(
         Err(IdentityError::Mismatch {
             id: id.describe(),
             subject: match (pattern, peer_cert) {
-                (Some(p), _) => format!("pattern {p:?}"),
+                (Some(p), _) => format!("pattern {}", p.as_str()),
                 (None, Some(c)) => c.subject().to_owned(),
                 (None, None) => "(no certificate)".into(),
             },

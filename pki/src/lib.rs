@@ -14,6 +14,23 @@
 //!   DigestInfo prefix.
 //! * Identities ([`ident`], [`dn`]) and CR payloads ([`cr`]).
 //!
+//! # Use from the protocol core (rsasig)
+//!
+//! 1. At configuration time: [`load::load_private_key`] (or [`load::load_plain_rsa`]) and
+//!    [`load::load_certificates`] for `certificate_type`; [`load::load_ca_dir`] for
+//!    `path certificate` and [`load::load_ca_file`] for `ca_type` into one [`TrustStore`];
+//!    [`my_asn1dn`] for `my_identifier asn1dn`; [`DnPattern::parse`] for `peers_identifier`.
+//! 2. Sending: CERT payloads = our certificate's [`Certificate::der`] (plus intermediates), CR
+//!    payload = [`build_cert_request`], SIG payload = [`PrivateKey::sign_raw`]`(HASH_I or HASH_R)`.
+//! 3. Receiving, in this order and before trusting anything else (CVE-2004-0155):
+//!    [`Certificate::from_der`] on each CERT payload (or the `peers_certfile`); with
+//!    `verify_cert on`, [`TrustStore::verify`]`(end, others, now)`; then
+//!    [`PublicKey::verify_raw`]`(HASH, SIG)` with the end certificate's key; then
+//!    [`verify_identifier`] (with `verify_identifier on`) and [`check_peers_asn1dn`]. Map a
+//!    [`CertError`] to INVALID-CERT / CERT-UNAVAILABLE notifies and a [`SigError`] or
+//!    [`IdentityError`] to AUTHENTICATION-FAILED, logging the error's `Display` text.
+//! 4. Received CR payloads: [`cert_request_matches`] (with `match_empty_cr`).
+//!
 //! # Choice of RSA implementation
 //!
 //! We use the RustCrypto `rsa` crate **0.10.0-rc.20, pinned exactly**, which does private-key

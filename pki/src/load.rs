@@ -113,7 +113,13 @@ pub fn load_ca_dir(dir: &Path, store: &mut TrustStore) -> Result<CaDirReport, Lo
             Ok(certs) => {
                 rep.certificates += certs.len();
                 certs.into_iter().for_each(|c| store.add(c));
-                continue;
+                // a PEM bundle may carry CRLs next to the certificates
+                if data.windows(15).any(|w| w == b"BEGIN X509 CRL-") {
+                    if let Ok(crls) = parse_crls(&data) {
+                        rep.crls += crls.len();
+                        crls.into_iter().for_each(|c| store.add_crl(c));
+                    }
+                }
             }
             Err(ce) => match parse_crls(&data) {
                 Ok(crls) => {

@@ -10,6 +10,9 @@ use crate::cert::{Certificate, Crl};
 use crate::error::CertError;
 use crate::MAX_CHAIN_LEN;
 
+/// Most peer-sent certificates considered (CERT payloads beyond it are ignored).
+pub const MAX_PEER_CERTS: usize = 16;
+
 /// Trust anchors, known intermediates and CRLs.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
@@ -99,11 +102,12 @@ impl TrustStore {
         // Candidate issuers: peer-sent first (bounded by the caller's payload limit), then store.
         let pool: Vec<&Certificate> = peer_certs
             .iter()
-            .take(crate::MAX_CERTS_PER_FILE)
+            .take(MAX_PEER_CERTS)
             .chain(self.intermediates.iter())
             .collect();
         let mut chain = vec![end.clone()];
-        self.extend(&mut chain, &pool, now, 0)?;
+        let mut budget = MAX_PATH_ATTEMPTS;
+        self.extend(&mut chain, &pool, now, 0, &mut budget)?;
         Ok(VerifiedChain { certs: chain })
     }
 
@@ -115,6 +119,7 @@ impl TrustStore {
         pool: &[&Certificate],
         now: i64,
         ca_below: u32,
+        budget: &mut u32,
     ) -> Result<(), CertError> {
         if chain.len() > MAX_CHAIN_LEN {
             return Err(CertError::ChainTooLong(MAX_CHAIN_LEN));
@@ -129,6 +134,7 @@ impl TrustStore {
         };
         // 1. An anchor that issued it closes the chain.
         for a in self.anchors.iter().filter(|a| names_match(a, &child)) {
+            spend(budget)?;
             match self.check_issuer(&child, a, now, ca_below, true) {
                 Ok(()) => {
                     chain.push(a.clone());
@@ -142,6 +148,7 @@ impl TrustStore {
             if chain.iter().any(|x| x == *c) {
                 continue;
             }
+            spend(budget)?;
             if let Err(e) = self.check_issuer(&child, c, now, ca_below, false) {
                 keep(e, &mut best);
                 continue;
@@ -152,8 +159,9 @@ impl TrustStore {
             } else {
                 ca_below + 1
             };
-            match self.extend(chain, pool, now, below) {
+            match self.extend(chain, pool, now, below, budget) {
                 Ok(()) => return Ok(()),
+                Err(e @ CertError::PathSearchExhausted(_)) => return Err(e),
                 Err(e) => {
                     chain.pop();
                     keep(e, &mut best);
@@ -220,6 +228,18 @@ impl TrustStore {
         }
         Ok(())
     }
+}
+
+/// Most issuer candidates tried (each costs a signature verification) in one `verify` call, so
+/// a peer sending many same-named certificates cannot make path building exponential.
+pub const MAX_PATH_ATTEMPTS: u32 = 64;
+
+fn spend(budget: &mut u32) -> Result<(), CertError> {
+    if *budget == 0 {
+        return Err(CertError::PathSearchExhausted(MAX_PATH_ATTEMPTS));
+    }
+    *budget -= 1;
+    Ok(())
 }
 
 fn names_match(issuer: &Certificate, child: &Certificate) -> bool {

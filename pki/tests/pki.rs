@@ -491,3 +491,19 @@ fn unix_seconds_conversion() {
     );
     assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_secs(5)), -5);
 }
+
+#[test]
+fn many_peer_certificates_are_bounded() {
+    // junk CERT payloads (the real intermediate last, beyond the 16 considered) do not make
+    // path building loop or explode
+    let mut peer: Vec<Certificate> = Vec::new();
+    for _ in 0..20 {
+        peer.push(cert("rogue-root.crt"));
+        peer.push(cert("underleaf.crt"));
+    }
+    peer.push(cert("inter.crt"));
+    let e = store().verify(&cert("end.crt"), &peer, NOW).unwrap_err();
+    assert!(matches!(e, CertError::Untrusted { .. }), "{e}");
+    peer.insert(0, cert("inter.crt"));
+    store().verify(&cert("end.crt"), &peer, NOW).unwrap();
+}
