@@ -711,7 +711,25 @@ impl Endpoint {
                 let mut body = data[HEADER_LEN..].to_vec();
                 let next = cipher.decrypt(&iv, &mut body).map_err(|_| Error::Decrypt)?;
                 // 5. payload chain
-                let pl = decode_payloads(hdr.next_payload, &body, 0, Trailing::Padding)?;
+                let pl = match decode_payloads(hdr.next_payload, &body, 0, Trailing::Padding) {
+                    Ok(pl) => pl,
+                    Err(e) => {
+                        if hdr.message_id == 0 && !p.is_established() {
+                            // the usual sign of a wrong pre-shared key: keep the SA (garbage
+                            // from anyone must not end it), say what is likely wrong
+                            let remote = p.remote;
+                            self.out.log(
+                                Level::Error,
+                                Some(remote.ip()),
+                                format!(
+                                    "phase 1 message from {remote} does not decrypt: \
+                                     authentication failed (bad pre-shared key?)"
+                                ),
+                            );
+                        }
+                        return Err(e.into());
+                    }
+                };
                 (pl, Some(next), body)
             } else {
                 let m = Message::decode(data)?;

@@ -296,6 +296,8 @@ fn nat_traversal_floats_and_uses_udp_encapsulation() {
     s.a.extra_remote = "nat_traversal on;".into();
     s.b.extra_remote = "nat_traversal on;".into();
     s.b.remote_sel = "anonymous".into();
+    s.b.extra_remote = "nat_traversal on; generate_policy on;".into();
+    s.b_policies = false;
     s.psk_b = "198.51.100.9 s3cret-psk\n".into();
     let mut p = pair(&s);
     p.nat = Some(ip("198.51.100.9"));
@@ -311,10 +313,16 @@ fn nat_traversal_floats_and_uses_udp_encapsulation() {
     let ports: Vec<(u16, bool)> = p
         .captured
         .iter()
-        .map(|d| (d.t.remote.port(), d.t.non_esp_marker))
+        .filter(|d| d.t.data != [0xff])
+        .map(|d| (d.t.remote.port() % 10000, d.t.non_esp_marker))
         .collect();
     assert!(ports[..4].iter().all(|x| *x == (500, false)), "{ports:?}");
     assert!(ports[4..].iter().all(|x| *x == (4500, true)), "{ports:?}");
+    // a is behind the NAT: it sends keepalives (a single 0xFF, no marker)
+    assert!(p
+        .captured
+        .iter()
+        .any(|d| d.a_to_b && d.t.data == [0xff] && !d.t.non_esp_marker));
     // ESP-in-UDP SAs on both sides; b sees a's translated port
     for (_, _, _, natt) in esp_sas(&p.a) {
         assert_eq!(natt, Some(4500));

@@ -408,6 +408,7 @@ impl Pair {
     ) -> Option<Vec<u8>> {
         let n = self.know();
         let pkt = ipv4_udp(src, dst, payload);
+        let a_ip = self.a.ip;
         let (snd, rcv, nat) = if from_a {
             (&mut self.a, &mut self.b, self.nat)
         } else {
@@ -435,7 +436,13 @@ impl Pair {
                     Some(ip) => SocketAddr::new(ip, local.port() + 10000),
                     None => local,
                 };
-                rcv.k.inbound_udp(n, &mut rbuf, remote, src, &mut out)
+                // towards a through the NAT: the NAT maps the public port back
+                let dst = if !from_a && self.nat == Some(remote.ip()) {
+                    SocketAddr::new(a_ip, remote.port() - 10000)
+                } else {
+                    remote
+                };
+                rcv.k.inbound_udp(n, &mut rbuf, dst, src, &mut out)
             }
             _ => return None,
         };
