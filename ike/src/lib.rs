@@ -67,4 +67,65 @@ pub mod fuzz {
             assert!(r.start <= r.end && r.end <= body.len());
         }
     }
+
+    /// Splits `data` into datagrams (2-byte big-endian length prefixes) and feeds them to a
+    /// responder endpoint with a fixed configuration, then runs its timers. Must never panic.
+    pub fn datagram(data: &[u8]) {
+        use std::time::{Duration, Instant};
+        let cfg = conf::parse(
+            "remote anonymous { exchange_mode main, aggressive; generate_policy on; \
+             nat_traversal on; dpd_delay 5; proposal { encryption_algorithm aes; \
+             hash_algorithm sha1; authentication_method pre_shared_key; dh_group modp768; } }\n\
+             sainfo anonymous { encryption_algorithm aes; authentication_algorithm hmac_sha1; \
+             compression_algorithm deflate; }\n",
+            "fuzz.conf",
+        );
+        let Ok(cfg) = cfg else { return };
+        let psk = conf::parse_psk("* fuzzkey\n").unwrap_or_default();
+        let rng = Box::new(Lcg(0x1234_5678));
+        let mut ep = crate::Endpoint::new(cfg.config, psk, crate::Options::default(), rng);
+        let t0 = Instant::now();
+        let local = "192.0.2.2:500".parse().unwrap_or_else(|_| unreachable!());
+        let remote = "192.0.2.1:500".parse().unwrap_or_else(|_| unreachable!());
+        let mut rest = data;
+        let mut i = 0u64;
+        while rest.len() >= 2 {
+            let n = usize::from(u16::from_be_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+            let (d, r) = rest[2..].split_at(n);
+            rest = r;
+            i += 1;
+            ep.handle_datagram(t0 + Duration::from_secs(i), local, remote, d);
+            while ep.poll_transmit().is_some() {}
+            while let Some(m) = ep.poll_kernel() {
+                let _ = m.encode();
+            }
+        }
+        ep.handle_timeout(t0 + Duration::from_secs(3600));
+        while ep.poll_event().is_some() {}
+    }
+
+    /// A deterministic generator for fuzzing only (not cryptographically secure).
+    struct Lcg(u64);
+    impl rand_core::RngCore for Lcg {
+        fn next_u32(&mut self) -> u32 {
+            (self.next_u64() >> 32) as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0
+        }
+        fn fill_bytes(&mut self, d: &mut [u8]) {
+            for b in d {
+                *b = self.next_u64() as u8;
+            }
+        }
+        fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(d);
+            Ok(())
+        }
+    }
+    impl rand_core::CryptoRng for Lcg {}
 }
