@@ -24,8 +24,26 @@ use tokio::task::JoinHandle;
 use tokio_seqpacket::{UnixSeqpacket, UnixSeqpacketListener};
 use tracing::{debug, info, warn};
 
+use crate::datapath::{classify_udp4500, DropReason, PacketBuf, Stats, Udp4500, Verdict};
 use crate::handler::{Kernel, Limits, Output, SocketId};
+use crate::netio::{DataplaneConfig, Net, Source};
 use crate::Now;
+
+/// Sends ESP-in-UDP datagrams for the engine. Whoever owns UDP 4500 (racoon's
+/// driver when the engine is embedded, `ipsecd --udp-encap-port` otherwise)
+/// implements it and registers it with [`EngineHandle::attach_udp_encap`].
+pub trait UdpEncapTx: Send + Sync + 'static {
+    fn send_to(
+        &self,
+        data: &[u8],
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) -> std::io::Result<()>;
+}
+
+/// Packets handled per readiness event of one descriptor before the core
+/// looks at its other inputs (boringtun's `MAX_ITR`).
+const BATCH: usize = 64;
 
 /// How often lifetimes are checked.
 pub const TIMER_TICK: Duration = Duration::from_millis(250);
@@ -46,6 +64,8 @@ pub struct Config {
     pub client_queue: usize,
     /// SAD/SPD sizes.
     pub limits: Limits,
+    /// The data plane (TUN device, raw sockets, routes); `None`: PF_KEY only.
+    pub dataplane: Option<DataplaneConfig>,
 }
 
 impl Config {
@@ -56,6 +76,7 @@ impl Config {
             max_msg_len: MAX_PFKEY_MSG,
             client_queue: 65_536,
             limits: Limits::default(),
+            dataplane: None,
         }
     }
 }
@@ -84,6 +105,8 @@ pub enum Error {
     },
     #[error("the engine has stopped")]
     Stopped,
+    #[error("cannot set up the data plane: {0}")]
+    Dataplane(std::io::Error),
 }
 
 /// The current time from the system clocks (only the I/O layer reads them).
@@ -120,6 +143,8 @@ enum Cmd {
     Packet(SocketId, Vec<u8>),
     Msg(SocketId, Message),
     Call(Call),
+    AttachEncap(Arc<dyn UdpEncapTx>),
+    EncapIn(Vec<u8>, std::net::SocketAddr, std::net::SocketAddr),
 }
 
 /// A running engine. Dropping it stops the tasks but leaves the socket file;
@@ -130,6 +155,7 @@ pub struct EngineHandle {
     ids: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
     path: PathBuf,
+    dataplane: Option<DataplaneConfig>,
 }
 
 /// An in-process PF_KEY client: the same messages a socket client gets,
@@ -179,8 +205,28 @@ impl Engine {
     /// missing; the socket gets mode 0600) and starts the engine on the
     /// current tokio runtime.
     pub fn spawn(config: Config) -> Result<EngineHandle, Error> {
-        let listener = bind(&config.socket_path)?;
+        let net = match &config.dataplane {
+            Some(dp) => {
+                let net = Net::open(dp).map_err(|e| {
+                    Net::cleanup(dp);
+                    Error::Dataplane(e)
+                })?;
+                info!(tun = %dp.tun_name, table = dp.table, fwmark = dp.fwmark, "data plane up");
+                Some(net)
+            }
+            None => None,
+        };
+        let listener = match bind(&config.socket_path) {
+            Ok(l) => l,
+            Err(e) => {
+                if let Some(dp) = &config.dataplane {
+                    Net::cleanup(dp);
+                }
+                return Err(e);
+            }
+        };
         info!(path = %config.socket_path.display(), "PF_KEY socket listening");
+        let (routes_tx, routes_rx) = watch::channel(std::collections::BTreeSet::new());
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::channel(DATA_QUEUE);
         let cmd_tx = Chans {
@@ -189,11 +235,22 @@ impl Engine {
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let ids = Arc::new(AtomicU64::new(1));
+        let mut tasks = Vec::new();
+        let manage = config
+            .dataplane
+            .as_ref()
+            .filter(|d| d.manage_routes)
+            .cloned();
+        if let Some(dp) = manage.clone() {
+            tasks.push(tokio::spawn(route_task(dp, routes_rx, stop_rx.clone())));
+        }
         let core = tokio::spawn(core_task(
             Kernel::new(config.limits),
             ctl_rx,
             data_rx,
             stop_rx.clone(),
+            net,
+            manage.map(|_| routes_tx),
         ));
         let acceptor = tokio::spawn(accept_task(
             listener,
@@ -202,12 +259,15 @@ impl Engine {
             ids.clone(),
             stop_rx,
         ));
+        tasks.push(core);
+        tasks.push(acceptor);
         Ok(EngineHandle {
             cmd: cmd_tx,
             stop: stop_tx,
             ids,
-            tasks: vec![core, acceptor],
+            tasks,
             path: config.socket_path,
+            dataplane: config.dataplane,
         })
     }
 }
@@ -253,11 +313,61 @@ impl EngineHandle {
         &self.path
     }
 
+    /// Who owns UDP 4500 (racoon's driver when the engine is embedded)
+    /// registers its sender; outbound ESP-in-UDP goes through it.
+    pub fn attach_udp_encap(&self, tx: Arc<dyn UdpEncapTx>) {
+        let _ = self.cmd.ctl.send(Cmd::AttachEncap(tx));
+    }
+
+    /// An ESP-in-UDP datagram received on 4500 (first 4 bytes non-zero = ESP,
+    /// RFC 3948). NAT-T keepalives (one 0xff byte) are counted and dropped;
+    /// IKE (non-ESP marker) is not for the engine and is ignored. Never
+    /// blocks: when the engine's queue is full the datagram is dropped and
+    /// counted (`drop_queue_full`).
+    pub fn udp_encap_input(
+        &self,
+        data: &[u8],
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) {
+        match classify_udp4500(data) {
+            Udp4500::Esp => {}
+            Udp4500::Keepalive => {
+                let _ = self.cmd.ctl.send(Cmd::Call(Box::new(|k, _| {
+                    k.count_keepalive();
+                    Vec::new()
+                })));
+                return;
+            }
+            Udp4500::Ike | Udp4500::Invalid => return,
+        }
+        let data = data[..data.len().min(crate::datapath::MAX_PACKET)].to_vec();
+        if self
+            .cmd
+            .data
+            .try_send(Cmd::EncapIn(data, local, remote))
+            .is_err()
+        {
+            let _ = self.cmd.ctl.send(Cmd::Call(Box::new(|k, _| {
+                k.count_drop(DropReason::QueueFull);
+                Vec::new()
+            })));
+        }
+    }
+
+    /// A snapshot of the data-plane counters.
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.call(|k, _| (k.stats().clone(), Vec::new())).await
+    }
+
     /// Stops every task and removes the socket file.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Some(dp) = &self.dataplane {
+            Net::cleanup(dp);
         }
         match std::fs::remove_file(&self.path) {
             Ok(()) => debug!(path = %self.path.display(), "socket removed"),
@@ -407,6 +517,13 @@ struct Core {
     kernel: Kernel,
     sinks: HashMap<SocketId, Sink>,
     rng: StdRng,
+    /// The packet buffer (one per worker; the core is the only worker).
+    pkt: PacketBuf,
+    /// PF_KEY messages produced by the packet path.
+    pending: Vec<Output>,
+    encap: Option<Arc<dyn UdpEncapTx>>,
+    routes: Option<watch::Sender<std::collections::BTreeSet<(std::net::IpAddr, u8)>>>,
+    routes_gen: Option<u64>,
 }
 
 impl Core {
@@ -444,8 +561,90 @@ impl Core {
         }
     }
 
-    fn handle(&mut self, c: Cmd) {
+    /// Carries out a verdict on `self.pkt`.
+    fn emit(&mut self, net: Option<&Net>, v: Verdict) {
+        let r = match v {
+            Verdict::Drop(_) => return,
+            Verdict::Raw { packet, dst } => match net {
+                Some(n) => n.send_raw(self.pkt.get(packet), dst),
+                None => Err(std::io::ErrorKind::NotConnected.into()),
+            },
+            Verdict::ToTun(r) => match net {
+                Some(n) => n.write_tun(self.pkt.get(r)),
+                None => Err(std::io::ErrorKind::NotConnected.into()),
+            },
+            Verdict::Udp {
+                payload,
+                local,
+                remote,
+            } => match &self.encap {
+                Some(tx) => tx.send_to(self.pkt.get(payload), local, remote),
+                None => Err(std::io::ErrorKind::NotConnected.into()),
+            },
+        };
+        if let Err(e) = r {
+            debug!("data plane I/O: {e}");
+            self.kernel.count_drop(DropReason::Io);
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        if !self.pending.is_empty() {
+            let out = std::mem::take(&mut self.pending);
+            self.deliver(None, out);
+        }
+    }
+
+    /// Reads and processes up to [`BATCH`] packets from reader `i`.
+    fn drain(&mut self, net: &Net, i: usize) {
+        let Some((fd, src)) = net.readers.get(i) else {
+            return;
+        };
+        for _ in 0..BATCH {
+            let space = self.pkt.read_space();
+            match fd.try_io(tokio::io::Interest::READABLE, |inner| {
+                crate::netio::recv(inner, space)
+            }) {
+                Ok(n) => {
+                    self.pkt.set_len(n);
+                    let now = now();
+                    let v = match src {
+                        Source::Tun => self.kernel.outbound(now, &mut self.pkt, &mut self.pending),
+                        Source::Raw4 => self.kernel.inbound(now, &mut self.pkt, &mut self.pending),
+                    };
+                    self.emit(Some(net), v);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    debug!("data plane read: {e}");
+                    break;
+                }
+            }
+        }
+        self.flush_pending();
+    }
+
+    /// Publishes the outbound routes when the SPD changed since last time.
+    fn sync_routes(&mut self) {
+        let Some(tx) = &self.routes else { return };
+        let g = self.kernel.spd_generation();
+        if self.routes_gen != Some(g) {
+            self.routes_gen = Some(g);
+            tx.send_replace(self.kernel.out_routes());
+        }
+    }
+
+    fn handle(&mut self, c: Cmd, net: Option<&Net>) {
         match c {
+            Cmd::AttachEncap(tx) => self.encap = Some(tx),
+            Cmd::EncapIn(data, local, remote) => {
+                self.pkt.load(&data);
+                let v =
+                    self.kernel
+                        .inbound_udp(now(), &mut self.pkt, local, remote, &mut self.pending);
+                self.emit(net, v);
+                self.flush_pending();
+            }
             Cmd::Connect(id, sink) => {
                 self.kernel.connect(id);
                 self.sinks.insert(id, sink);
@@ -473,17 +672,67 @@ impl Core {
     }
 }
 
+/// Waits until one of the data plane's descriptors is readable (round-robin
+/// start so no descriptor starves the others).
+async fn net_ready(net: &Net, rot: usize) -> usize {
+    std::future::poll_fn(|cx| {
+        let n = net.readers.len();
+        for k in 0..n {
+            let i = (rot + k) % n;
+            if net.readers[i].0.poll_read_ready(cx).is_ready() {
+                return std::task::Poll::Ready(i);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+async fn pending_forever() -> usize {
+    std::future::pending().await
+}
+
+async fn route_task(
+    dp: DataplaneConfig,
+    mut want: watch::Receiver<std::collections::BTreeSet<(std::net::IpAddr, u8)>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut have = std::collections::BTreeSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            r = want.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let w = want.borrow_and_update().clone();
+                let (cfg, h, w2) = (dp.clone(), have.clone(), w.clone());
+                let _ = tokio::task::spawn_blocking(move || crate::netio::sync_routes(&cfg, &h, &w2)).await;
+                have = w;
+            }
+        }
+    }
+}
+
 async fn core_task(
     kernel: Kernel,
     mut ctl: mpsc::UnboundedReceiver<Cmd>,
     mut data: mpsc::Receiver<Cmd>,
     mut stop: watch::Receiver<bool>,
+    net: Option<Net>,
+    routes: Option<watch::Sender<std::collections::BTreeSet<(std::net::IpAddr, u8)>>>,
 ) {
     let mut core = Core {
         kernel,
         sinks: HashMap::new(),
         rng: StdRng::from_entropy(),
+        pkt: PacketBuf::new(),
+        pending: Vec::new(),
+        encap: None,
+        routes,
+        routes_gen: None,
     };
+    let mut rot = 0usize;
     // Timers are checked on a fixed tick: `handle_timeout` scans the SAD, so a
     // tick bounds that cost no matter how many messages arrive.
     let mut tick = tokio::time::interval(TIMER_TICK);
@@ -493,11 +742,23 @@ async fn core_task(
             biased;
             _ = stop.changed() => break,
             c = ctl.recv() => match c {
-                Some(c) => core.handle(c),
+                Some(c) => core.handle(c, net.as_ref()),
                 None => break,
             },
-            Some(c) = data.recv() => core.handle(c),
+            Some(c) = data.recv() => core.handle(c, net.as_ref()),
+            i = async {
+                match &net {
+                    Some(n) => net_ready(n, rot).await,
+                    None => pending_forever().await,
+                }
+            } => {
+                rot = rot.wrapping_add(1);
+                if let Some(n) = &net {
+                    core.drain(n, i);
+                }
+            }
             _ = tick.tick() => {
+                core.sync_routes();
                 let out = core.kernel.handle_timeout(now());
                 if !out.is_empty() {
                     debug!(messages = out.len(), "timers fired");

@@ -10,6 +10,8 @@ pub mod errno;
 pub mod handler;
 #[cfg(feature = "io")]
 pub mod io;
+#[cfg(feature = "io")]
+pub mod netio;
 pub mod sad;
 pub mod spd;
 

@@ -2,7 +2,15 @@
 //!
 //! ```text
 //! ipsecd [-F] [-d]... [-p PIDFILE] [--pfkey-socket PATH] [--log stderr|syslog]
+//!        [--tun NAME [--mtu N] [--route-table N] [--fwmark N] [--no-routes]]
+//!        [--udp-encap-port PORT]
 //! ```
+//! With `--tun` the engine carries traffic: it creates the TUN device, a
+//! routing rule (`not fwmark MARK lookup TABLE`) and one route per outbound
+//! `ipsec` policy (see `engine::netio`). `--udp-encap-port 4500` makes ipsecd
+//! own the ESP-in-UDP socket for manual keying; racoon then cannot bind 4500
+//! itself (racoon-rs embeds the engine and owns the port instead).
+//! SIGUSR1 logs the data-plane counters as one `stats:` line.
 //! Without `-F` it detaches (double fork, new session, stdio on /dev/null)
 //! and writes its pid file. SIGTERM and SIGINT stop it cleanly: the socket and
 //! pid files are removed and it exits 0.
@@ -46,6 +54,84 @@ struct Args {
     /// Where logs go (default: stderr with -F, syslog otherwise).
     #[arg(long, value_enum)]
     log: Option<LogTarget>,
+    /// Carry traffic through this TUN device (created by ipsecd).
+    #[arg(long, value_name = "NAME")]
+    tun: Option<String>,
+    /// MTU of the TUN device.
+    #[arg(long, default_value_t = 1400, requires = "tun")]
+    mtu: u16,
+    /// Routing table for the per-policy routes (also the rule preference).
+    #[arg(long, default_value_t = engine::netio::DEFAULT_TABLE, requires = "tun")]
+    route_table: u32,
+    /// Firewall mark of the engine's own sockets (they skip the table).
+    #[arg(long, default_value_t = engine::netio::DEFAULT_FWMARK, value_parser = parse_u32, requires = "tun")]
+    fwmark: u32,
+    /// Do not install the routing rule and routes.
+    #[arg(long, requires = "tun")]
+    no_routes: bool,
+    /// Own this UDP port for ESP-in-UDP (RFC 3948), e.g. 4500.
+    #[arg(long, value_name = "PORT")]
+    udp_encap_port: Option<u16>,
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// ESP-in-UDP sender over ipsecd's own socket.
+struct UdpTx(std::net::UdpSocket);
+
+impl engine::io::UdpEncapTx for UdpTx {
+    fn send_to(
+        &self,
+        data: &[u8],
+        _local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) -> std::io::Result<()> {
+        self.0.send_to(data, remote).map(|_| ())
+    }
+}
+
+/// Reads ESP-in-UDP datagrams and hands them to the engine.
+async fn udp_encap_task(
+    sock: std::net::UdpSocket,
+    port: u16,
+    handle: std::sync::Arc<engine::io::EngineHandle>,
+) {
+    use std::os::fd::AsRawFd;
+    let fd = sock.as_raw_fd();
+    let sock = match tokio::net::UdpSocket::from_std(sock) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("UDP {port}: {e}");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let r = sock
+            .async_io(tokio::io::Interest::READABLE, || {
+                engine::netio::recv_pktinfo(fd, &mut buf)
+            })
+            .await;
+        match r {
+            Ok((n, remote, local)) => {
+                let local = std::net::SocketAddr::new(
+                    local.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                    port,
+                );
+                handle.udp_encap_input(&buf[..n], local, remote);
+            }
+            Err(e) => {
+                tracing::debug!("UDP {port}: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
 }
 
 /// A tracing writer that hands each formatted event to syslog(3).
@@ -215,35 +301,85 @@ fn main() -> ExitCode {
         }
     };
     let code = rt.block_on(async {
-        let handle = match Engine::spawn(Config::new(&socket)) {
-            Ok(h) => h,
+        let mut config = Config::new(&socket);
+        if let Some(name) = &args.tun {
+            let mut dp = engine::netio::DataplaneConfig::new(name.clone());
+            dp.mtu = args.mtu;
+            dp.table = args.route_table;
+            dp.rule_pref = args.route_table;
+            dp.fwmark = args.fwmark;
+            dp.manage_routes = !args.no_routes;
+            config.dataplane = Some(dp);
+        }
+        let mark = config
+            .dataplane
+            .as_ref()
+            .map_or(engine::netio::DEFAULT_FWMARK, |d| d.fwmark);
+        let handle = match Engine::spawn(config) {
+            Ok(h) => std::sync::Arc::new(h),
             Err(e) => {
                 error!("{e}");
                 return ExitCode::FAILURE;
             }
         };
+        let mut udp_task = None;
+        if let Some(port) = args.udp_encap_port {
+            match engine::netio::bind_udp_encap(port, mark).and_then(|s| Ok((s.try_clone()?, s))) {
+                Ok((tx, rx)) => {
+                    handle.attach_udp_encap(std::sync::Arc::new(UdpTx(tx)));
+                    udp_task = Some(tokio::spawn(udp_encap_task(rx, port, handle.clone())));
+                    info!("ESP-in-UDP on port {port}");
+                }
+                Err(e) => {
+                    error!("cannot bind UDP port {port}: {e}");
+                    if let Ok(h) = std::sync::Arc::try_unwrap(handle) {
+                        h.shutdown().await;
+                    }
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         info!(
             "ipsecd {} serving {}",
             env!("CARGO_PKG_VERSION"),
             socket.display()
         );
         use tokio::signal::unix::{signal, SignalKind};
-        let (mut term, mut int) = match (
+        let (mut term, mut int, mut usr1) = match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::user_defined1()),
         ) {
-            (Ok(t), Ok(i)) => (t, i),
-            (Err(e), _) | (_, Err(e)) => {
+            (Ok(t), Ok(i), Ok(u)) => (t, i, u),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 error!("cannot install signal handlers: {e}");
-                handle.shutdown().await;
+                if let Some(t) = udp_task.take() {
+                    t.abort();
+                }
+                if let Ok(h) = std::sync::Arc::try_unwrap(handle) {
+                    h.shutdown().await;
+                }
                 return ExitCode::FAILURE;
             }
         };
-        tokio::select! {
-            _ = term.recv() => info!("SIGTERM: shutting down"),
-            _ = int.recv() => info!("SIGINT: shutting down"),
+        loop {
+            tokio::select! {
+                _ = term.recv() => { info!("SIGTERM: shutting down"); break }
+                _ = int.recv() => { info!("SIGINT: shutting down"); break }
+                _ = usr1.recv() => match handle.stats().await {
+                    Ok(s) => info!("stats: {s}"),
+                    Err(e) => error!("stats: {e}"),
+                },
+            }
         }
-        handle.shutdown().await;
+        if let Some(t) = udp_task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+        match std::sync::Arc::try_unwrap(handle) {
+            Ok(h) => h.shutdown().await,
+            Err(_) => error!("engine handle still in use at shutdown"),
+        }
         ExitCode::SUCCESS
     });
     if !args.foreground {

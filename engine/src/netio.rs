@@ -1,0 +1,430 @@
+//! The data plane's operating-system side (Linux): the TUN device, raw IP
+//! sockets for ESP/AH/IPComp, and the routes that steer protected traffic
+//! into the TUN device.
+//!
+//! # Routing (strongSwan's table-220 approach)
+//!
+//! * One rule per family: `ip rule add pref PREF not fwmark MARK lookup TABLE`
+//!   (defaults 220 / 0x2a5 / 220). Every socket of the engine sets `SO_MARK`
+//!   = MARK, so its own ESP/AH/IPComp, ESP-in-UDP and bypassed packets skip the
+//!   table and leave by the normal routes.
+//! * For every outbound `ipsec` policy, `ip route replace DST/PREFIX dev TUN
+//!   table TABLE`; routes appear and disappear with the policies (before any SA
+//!   exists, so the first packet triggers the ACQUIRE).
+//! * IKE (UDP 500/4500) that a policy's prefix captures still reaches the TUN
+//!   device when racoon's sockets are not marked; the engine sends it back out
+//!   unchanged (bypass). A daemon sharing the host should mark its sockets with
+//!   [`DEFAULT_FWMARK`] (or the configured mark) to avoid the detour.
+//! * Reverse-path filtering: ESP from a peer whose address is routed into the
+//!   TUN device (transport mode) fails a strict `rp_filter` check on the
+//!   physical interface; use `rp_filter` 0 or 2 (loose) there.
+//!
+//! Routes are changed by running `ip` (iproute2), off the packet path.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::Command;
+
+use tokio::io::unix::AsyncFd;
+use tracing::{debug, warn};
+
+/// Default firewall mark of the engine's sockets.
+pub const DEFAULT_FWMARK: u32 = 0x2a5;
+/// Default routing table and rule preference.
+pub const DEFAULT_TABLE: u32 = 220;
+
+/// Data-plane I/O settings.
+#[derive(Clone, Debug)]
+pub struct DataplaneConfig {
+    /// TUN device name (created by the engine, removed when it exits).
+    pub tun_name: String,
+    /// MTU of the TUN device: leaves room for ESP-in-UDP + tunnel overhead on
+    /// a 1500-byte link.
+    pub mtu: u16,
+    pub table: u32,
+    pub rule_pref: u32,
+    pub fwmark: u32,
+    /// Install the rule and per-policy routes (off: the administrator routes).
+    pub manage_routes: bool,
+}
+
+impl DataplaneConfig {
+    pub fn new(tun_name: impl Into<String>) -> Self {
+        DataplaneConfig {
+            tun_name: tun_name.into(),
+            mtu: 1400,
+            table: DEFAULT_TABLE,
+            rule_pref: DEFAULT_TABLE,
+            fwmark: DEFAULT_FWMARK,
+            manage_routes: true,
+        }
+    }
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the fd is owned by the returned OwnedFd.
+    let fd =
+        cvt(unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, proto) })?;
+    // SAFETY: fd is a fresh, valid descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `v` outlives the call; the length matches.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+/// Marks a socket so its packets skip the engine's routing table.
+pub fn set_mark(fd: RawFd, mark: u32) -> io::Result<()> {
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_MARK, mark as libc::c_int)
+}
+
+/// Opens `/dev/net/tun` as a TUN device without packet information.
+pub fn open_tun(name: &str) -> io::Result<OwnedFd> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad TUN device name",
+        ));
+    }
+    // SAFETY: the path is a valid C string.
+    let fd = cvt(unsafe {
+        libc::open(
+            c"/dev/net/tun".as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: fresh descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    #[repr(C)]
+    struct IfReq {
+        name: [u8; 16],
+        flags: libc::c_short,
+        _pad: [u8; 22],
+    }
+    let mut req = IfReq {
+        name: [0; 16],
+        flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+        _pad: [0; 22],
+    };
+    req.name[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: `req` is a properly sized `struct ifreq` for TUNSETIFF.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) })?;
+    Ok(fd)
+}
+
+fn sockaddr(dst: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match dst {
+        IpAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large enough and suitably aligned for sockaddr_in.
+            let sin = unsafe {
+                &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_addr.s_addr = u32::from_ne_bytes(a.octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        IpAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe {
+                &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_addr.s6_addr = a.octets();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+fn async_fd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: the descriptor is owned by the OwnedFd moved into the AsyncFd,
+    // so it stays open exactly as long as the registration.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// What a readable descriptor carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Cleartext packets from the host (outbound).
+    Tun,
+    /// IPv4 IPsec packets with their IP header.
+    Raw4,
+}
+
+/// The data plane's descriptors.
+pub struct Net {
+    pub(crate) readers: Vec<(AsyncFd<OwnedFd>, Source)>,
+    tun: RawFd,
+    send4: OwnedFd,
+    send6: Option<OwnedFd>,
+    pub(crate) config: DataplaneConfig,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Net({})", self.config.tun_name)
+    }
+}
+
+impl Net {
+    /// Creates the TUN device and the raw sockets, brings the device up and
+    /// installs the routing rule. Needs CAP_NET_ADMIN and CAP_NET_RAW.
+    pub fn open(config: &DataplaneConfig) -> io::Result<Net> {
+        let tun = open_tun(&config.tun_name)?;
+        let tun_raw = tun.as_raw_fd();
+        let send4 = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW)?;
+        set_mark(send4.as_raw_fd(), config.fwmark)?;
+        let send6 = match socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_RAW) {
+            Ok(s) => {
+                set_mark(s.as_raw_fd(), config.fwmark)?;
+                let _ = setsockopt_int(s.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_HDRINCL, 1);
+                Some(s)
+            }
+            Err(e) => {
+                warn!("no IPv6 raw socket: {e}");
+                None
+            }
+        };
+        let mut readers = vec![(async_fd(tun)?, Source::Tun)];
+        for proto in [50, 51, 108] {
+            let s = socket(libc::AF_INET, libc::SOCK_RAW, proto)?;
+            set_mark(s.as_raw_fd(), config.fwmark)?;
+            // Big receive buffers: bursts arrive while the core is busy.
+            let _ = setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20);
+            readers.push((async_fd(s)?, Source::Raw4));
+        }
+        let net = Net {
+            readers,
+            tun: tun_raw,
+            send4,
+            send6,
+            config: config.clone(),
+        };
+        run_ip(&[
+            "link",
+            "set",
+            "dev",
+            &config.tun_name,
+            "mtu",
+            &config.mtu.to_string(),
+            "up",
+        ])?;
+        if config.manage_routes {
+            for fam in ["-4", "-6"] {
+                let pref = config.rule_pref.to_string();
+                // A stale rule from a previous run would be duplicated.
+                let _ = run_ip(&[fam, "rule", "del", "pref", &pref]);
+                let r = run_ip(&[
+                    fam,
+                    "rule",
+                    "add",
+                    "pref",
+                    &pref,
+                    "not",
+                    "fwmark",
+                    &format!("{:#x}", config.fwmark),
+                    "lookup",
+                    &config.table.to_string(),
+                ]);
+                if let Err(e) = r {
+                    if fam == "-4" {
+                        return Err(e);
+                    }
+                    debug!("no IPv6 rule: {e}");
+                }
+            }
+        }
+        Ok(net)
+    }
+
+    /// Writes a packet to the TUN device (dropped when its queue is full).
+    pub fn write_tun(&self, pkt: &[u8]) -> io::Result<()> {
+        // SAFETY: pkt is a valid buffer of pkt.len() bytes.
+        cvt(unsafe { libc::write(self.tun, pkt.as_ptr().cast(), pkt.len()) as libc::c_int })
+            .map(|_| ())
+    }
+
+    /// Sends a complete IP packet.
+    pub fn send_raw(&self, pkt: &[u8], dst: IpAddr) -> io::Result<()> {
+        let fd = match dst {
+            IpAddr::V4(_) => self.send4.as_raw_fd(),
+            IpAddr::V6(_) => self
+                .send6
+                .as_ref()
+                .ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))?
+                .as_raw_fd(),
+        };
+        let (ss, len) = sockaddr(dst);
+        // SAFETY: valid buffer and sockaddr of the given length.
+        let r = unsafe {
+            libc::sendto(
+                fd,
+                pkt.as_ptr().cast(),
+                pkt.len(),
+                0,
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Removes the routing rule and table (the TUN device goes with its descriptor).
+    pub fn cleanup(config: &DataplaneConfig) {
+        if !config.manage_routes {
+            return;
+        }
+        for fam in ["-4", "-6"] {
+            let _ = run_ip(&[fam, "rule", "del", "pref", &config.rule_pref.to_string()]);
+            let _ = run_ip(&[fam, "route", "flush", "table", &config.table.to_string()]);
+        }
+    }
+}
+
+/// Reads one packet (TUN: the packet; raw IPv4: the packet with its header).
+pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Runs `ip ARGS…`; an error carries its stderr.
+pub fn run_ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if out.status.success() {
+        debug!("ip {}", args.join(" "));
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Brings the routes in `table` to `want` (from `have`): blocking, run off the core.
+pub fn sync_routes(
+    config: &DataplaneConfig,
+    have: &std::collections::BTreeSet<(IpAddr, u8)>,
+    want: &std::collections::BTreeSet<(IpAddr, u8)>,
+) {
+    let table = config.table.to_string();
+    for (a, p) in have.difference(want) {
+        let fam = if a.is_ipv4() { "-4" } else { "-6" };
+        let dst = format!("{a}/{p}");
+        if let Err(e) = run_ip(&[
+            fam,
+            "route",
+            "del",
+            &dst,
+            "dev",
+            &config.tun_name,
+            "table",
+            &table,
+        ]) {
+            warn!("{e}");
+        }
+    }
+    for (a, p) in want.difference(have) {
+        let fam = if a.is_ipv4() { "-4" } else { "-6" };
+        let dst = format!("{a}/{p}");
+        if let Err(e) = run_ip(&[
+            fam,
+            "route",
+            "replace",
+            &dst,
+            "dev",
+            &config.tun_name,
+            "table",
+            &table,
+        ]) {
+            warn!("{e}");
+        }
+    }
+}
+
+/// A UDP socket for ESP-in-UDP owned by the engine (`ipsecd --udp-encap-port`).
+pub fn bind_udp_encap(port: u16, mark: u32) -> io::Result<std::net::UdpSocket> {
+    let s = std::net::UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], port)))?;
+    set_mark(s.as_raw_fd(), mark)?;
+    setsockopt_int(s.as_raw_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// `recvmsg` with IP_PKTINFO: (length, sender, local address).
+pub fn recv_pktinfo(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+    // SAFETY: zeroed plain-old-data structures filled by the kernel; all
+    // pointers refer to live locals of the declared sizes.
+    unsafe {
+        let mut from: libc::sockaddr_in = std::mem::zeroed();
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut cbuf = [0u64; 16];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = (&mut from as *mut libc::sockaddr_in).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+        let n = libc::recvmsg(fd, &mut msg, 0);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut local = None;
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
+                let pi = libc::CMSG_DATA(c)
+                    .cast::<libc::in_pktinfo>()
+                    .read_unaligned();
+                local = Some(IpAddr::V4(std::net::Ipv4Addr::from(
+                    pi.ipi_addr.s_addr.to_ne_bytes(),
+                )));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+        let ip = std::net::Ipv4Addr::from(from.sin_addr.s_addr.to_ne_bytes());
+        let port = u16::from_be(from.sin_port);
+        Ok((n as usize, SocketAddr::new(IpAddr::V4(ip), port), local))
+    }
+}
