@@ -108,7 +108,7 @@ PFKEY_SOCKET="$W/b.sock" B "$SETKEY" -f "$W/b.conf" >"$W/setkey-b.log" 2>&1 || f
 if [ "$SCEN" = transport ]; then SRC=192.0.2.1; DST=192.0.2.2; else SRC=198.51.100.1; DST=198.51.100.129; fi
 # Routes follow the policies (bounded wait for the route task).
 for _ in $(seq 50); do
-    A ip route show table 220 | grep -q "dev ipsec0" && B ip route show table 220 | grep -q "dev ipsec0" && break
+    A ip route show table 220 2>/dev/null | grep -q "dev ipsec0" && B ip route show table 220 2>/dev/null | grep -q "dev ipsec0" && break
     sleep 0.1
 done
 A ip route show table 220 | grep -q "dev ipsec0" || fail "no route in table 220"
