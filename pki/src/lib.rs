@@ -44,6 +44,10 @@
 //! `RsaPrivateKey::sign`, `RsaPublicKey::verify`, PKCS#1/PKCS#8 decoding) is the stable core of
 //! both versions. Signing uses no blinding RNG (constant-time arithmetic instead), so the crate
 //! keeps "no RNG of its own".
+//!
+//! `cargo bench -p pki --bench rsa` on the 2-core dev machine under load (~3), RSA-2048: raw-hash
+//! sign 2.44 ms, verify 120 µs, root→intermediate→end chain validation 425 µs; `openssl speed
+//! rsa2048` at the same moment: sign 0.84 ms, verify 25 µs.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
