@@ -110,7 +110,7 @@ impl Endpoint {
         Ok(())
     }
 
-    fn on_notify(
+    pub(crate) fn on_notify(
         &mut self,
         now: Instant,
         id: u64,

@@ -695,6 +695,7 @@ impl Endpoint {
                 }
                 self.verify_peer_id(self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?)?;
                 self.ph1_established(m.now, id);
+                self.auth_notifies(id, m);
                 Ok(())
             }
         }
@@ -830,6 +831,7 @@ impl Endpoint {
                 p.iv = next;
                 Self::send_ph1_bytes(&mut self.out, p, bytes, m.now, None);
                 self.ph1_established(m.now, id);
+                self.auth_notifies(id, m);
                 Ok(())
             }
         }
@@ -975,6 +977,7 @@ impl Endpoint {
             p.natt.floated = m.local.port() == self.opts.natt_port;
         }
         self.ph1_established(m.now, id);
+        self.auth_notifies(id, m);
         // Quick Mode messages that arrived before AM3 (strongSwan's race) run now.
         let early = self
             .ph1s
@@ -985,6 +988,22 @@ impl Endpoint {
             self.handle_datagram(m.now, l, r, &d);
         }
         Ok(())
+    }
+
+    /// Notifies carried in an authenticated phase-1 message (strongSwan puts
+    /// INITIAL-CONTACT into MM5) are acted on once the message verified.
+    fn auth_notifies(&mut self, id: u64, m: &Inbound<'_>) {
+        let Some((icky, rcky)) = self.ph1s.get(&id).map(|p| (p.icky, p.rcky)) else {
+            return;
+        };
+        for n in m.payloads.iter().filter_map(|x| match x {
+            Payload::Notify(n) if n.notify_type == NotifyType::INITIAL_CONTACT => Some(n),
+            _ => None,
+        }) {
+            let mut n = n.clone();
+            n.spi = [icky, rcky].concat();
+            self.on_notify(m.now, id, &n, icky, rcky);
+        }
     }
 
     /// Queues a Quick Mode message that arrived before Aggressive Mode finished.
@@ -1000,6 +1019,11 @@ impl Endpoint {
                 if p.early_qm.len() < MAX_EARLY_QM {
                     p.early_qm.push((local, remote, data.to_vec()));
                 }
+                self.out.log(
+                    Level::Debug,
+                    Some(remote.ip()),
+                    "quick mode before aggressive mode message 3: queued",
+                );
                 true
             }
             _ => false,

@@ -488,6 +488,18 @@ impl Endpoint {
                 Some(m.remote.ip()),
                 format!("phase2 negotiation failed: {e}"),
             );
+            // tell the peer (encrypted, under the authenticated phase 1); a bad HASH is not
+            // answered, the message may not come from the peer at all
+            if let (Some(nt), false) = (e.notify(), matches!(e, Error::InvalidHash)) {
+                let n = Payload::Notify(isakmp::Notify {
+                    doi: isakmp::Doi::IPSEC,
+                    protocol: ProtocolId::IPSEC_ESP,
+                    notify_type: nt,
+                    spi: Vec::new(),
+                    data: Vec::new(),
+                });
+                let _ = self.send_info(m.now, p1, vec![n]);
+            }
         }
         r
     }

@@ -489,3 +489,89 @@ pub fn ph2_accept(reply: &Sa, si: &SaInfo, wants: &[Ph2Want]) -> Result<Vec<Ph2P
 pub fn basic(kind: u16, v: u16) -> Attribute {
     Attribute::basic(kind, v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(lifetime: u64, bits: u16) -> Ph1Params {
+        Ph1Params {
+            cipher: CipherAlg::Aes { bits },
+            enc_id: 7,
+            key_bits: Some(bits),
+            hash: HashAlg::Sha1,
+            hash_id: 2,
+            auth: 1,
+            group: DhGroup::Modp1024,
+            lifetime,
+        }
+    }
+
+    fn offer(lifetime: u64, bits: u16) -> Sa {
+        let mut sa = ph1_sa(&[cand(lifetime, bits)]);
+        sa.raw = sa.body_bytes().unwrap();
+        sa
+    }
+
+    #[test]
+    fn proposal_check_levels_phase1() {
+        let mine = [cand(28800, 128)];
+        use ProposalCheck::*;
+        // obey takes the peer's lifetime whatever it is
+        assert_eq!(
+            ph1_select(&offer(99999, 128), &mine, Obey)
+                .unwrap()
+                .0
+                .lifetime,
+            99999
+        );
+        // strict: longer rejected, shorter taken
+        assert_eq!(
+            ph1_select(&offer(99999, 128), &mine, Strict),
+            Err(Error::NoProposalChosen)
+        );
+        assert_eq!(
+            ph1_select(&offer(3600, 128), &mine, Strict)
+                .unwrap()
+                .0
+                .lifetime,
+            3600
+        );
+        // claim: the minimum
+        assert_eq!(
+            ph1_select(&offer(99999, 128), &mine, Claim)
+                .unwrap()
+                .0
+                .lifetime,
+            28800
+        );
+        // exact: equal only
+        assert!(ph1_select(&offer(3600, 128), &mine, Exact).is_err());
+        assert!(ph1_select(&offer(28800, 128), &mine, Exact).is_ok());
+        // key length: strict rejects a shorter key than ours
+        let mine256 = [cand(28800, 256)];
+        assert!(ph1_select(&offer(28800, 128), &mine256, Strict).is_err());
+        // ... and takes a longer one (racoon: reject only if the peer's is shorter)
+        assert!(ph1_select(&offer(28800, 256), &[cand(28800, 128)], Strict).is_ok());
+        assert!(ph1_select(&offer(28800, 256), &[cand(28800, 128)], Exact).is_err());
+    }
+
+    #[test]
+    fn initiator_accepts_only_its_own_transforms() {
+        let mine = [cand(28800, 128)];
+        let reply = offer(28800, 128);
+        assert!(ph1_accept(&reply, &mine).is_ok());
+        assert_eq!(
+            ph1_accept(&offer(28800, 256), &mine),
+            Err(Error::NoProposalChosen)
+        );
+        assert_eq!(
+            ph1_accept(&offer(99999, 128), &mine),
+            Err(Error::NoProposalChosen)
+        );
+        let mut two = offer(28800, 128);
+        let t = two.proposals[0].transforms[0].clone();
+        two.proposals[0].transforms.push(t);
+        assert_eq!(ph1_accept(&two, &mine), Err(Error::BadProposalSyntax));
+    }
+}

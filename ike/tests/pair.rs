@@ -432,6 +432,12 @@ fn no_proposal_chosen_in_quick_mode() {
     trigger(&mut p);
     assert_eq!(p.a.established_ph1(), 1);
     assert_eq!(p.a.sa_count() + p.b.sa_count(), 0);
+    // b answered with an encrypted, authenticated NO-PROPOSAL-CHOSEN
+    assert!(
+        p.a.logs().iter().any(|l| l.contains("NO-PROPOSAL-CHOSEN")),
+        "{:?}",
+        p.a.logs()
+    );
 }
 
 #[test]
@@ -555,4 +561,168 @@ fn garbage_never_panics_and_is_dropped() {
     // the established SAs survived
     assert_eq!(p.b.sa_count(), 2);
     assert_loop(&mut p);
+}
+
+#[test]
+fn aggressive_mode_early_quick_mode_is_queued() {
+    let mut s = Setup::default();
+    s.a.mode = "aggressive";
+    s.b.mode = "aggressive";
+    let mut p = pair(&s);
+    // AM3 and QM1 leave a together; deliver them in reverse order
+    p.reorder = true;
+    trigger(&mut p);
+    assert_eq!(p.b.established_ph2(), 1, "b: {:?}", p.b.logs());
+    assert!(
+        p.b.logs().iter().any(|l| l.contains("queued")),
+        "the race happened"
+    );
+    // no QM1 retransmission was needed: a sent exactly AM1, AM3, QM1, QM3 (+ INITIAL-CONTACT)
+    let quick_from_a = p
+        .captured
+        .iter()
+        .filter(|d| d.a_to_b && d.t.data[18] == 32)
+        .count();
+    assert_eq!(quick_from_a, 2);
+    assert_loop(&mut p);
+}
+
+#[test]
+fn claim_shortens_lifetime_with_responder_lifetime() {
+    let mut s = Setup::default();
+    s.a.lifetime = 3600;
+    s.b.lifetime = 600;
+    s.b.extra_remote = "proposal_check claim;".into();
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph2(), 1, "b: {:?}", p.b.logs());
+    for peer in [&p.a, &p.b] {
+        for m in peer
+            .sent
+            .iter()
+            .filter(|m| m.header.msg_type == pfkey::MsgType::ADD)
+        {
+            assert_eq!(m.lifetime_hard().unwrap().addtime, 600);
+            assert_eq!(m.lifetime_soft().unwrap().addtime, 480);
+        }
+    }
+}
+
+#[test]
+fn strict_rejects_a_longer_lifetime() {
+    let mut s = Setup::default();
+    s.a.lifetime = 3600;
+    s.b.lifetime = 600;
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph1(), 1);
+    assert_eq!(p.a.sa_count() + p.b.sa_count(), 0);
+}
+
+#[test]
+fn half_open_responders_are_capped() {
+    let mut p = pair(&Setup::default());
+    let now = p.now;
+    // valid MM1s with fresh cookies from the configured peer
+    let mm1 = {
+        let a2 = harness::Peer::new(
+            ip(A),
+            &conf(B, "10.1.0.0/16", "10.2.0.0/16", &Opts::default()),
+            "",
+            5,
+            now,
+        );
+        let mut ep = a2.ep;
+        assert!(ep.establish_sa(
+            now,
+            "192.0.2.1:500".parse().unwrap(),
+            "192.0.2.2:500".parse().unwrap()
+        ));
+        ep.poll_transmit().unwrap().data
+    };
+    let local = "192.0.2.2:500".parse().unwrap();
+    let remote = "192.0.2.1:500".parse().unwrap();
+    for i in 0..(ike::MAX_HALF_OPEN as u32 + 100) {
+        let mut d = mm1.clone();
+        d[..4].copy_from_slice(&i.to_be_bytes());
+        p.b.ep.handle_datagram(now, local, remote, &d);
+    }
+    assert_eq!(p.b.ep.list_phase1().len(), ike::MAX_HALF_OPEN);
+    // and they go away at the phase-1 timer
+    p.drive_for(Duration::from_secs(120));
+    assert_eq!(p.b.ep.list_phase1().len(), 0);
+}
+
+#[test]
+fn transport_mode_host_to_host() {
+    let now = std::time::Instant::now();
+    let c = |peer: &str, me: &str| {
+        format!(
+            "remote {peer} {{ exchange_mode main; proposal {{ encryption_algorithm 3des; hash_algorithm md5; authentication_method pre_shared_key; dh_group modp1024; }} }}
+sainfo address {me} any address {peer} any {{ encryption_algorithm aes 256; authentication_algorithm hmac_sha256; compression_algorithm deflate; }}
+"
+        )
+    };
+    let a = Peer::new(ip(A), &c(B, A), &format!("{B} k\n"), 3, now);
+    let b = Peer::new(ip(B), &c(A, B), &format!("{A} k\n"), 4, now);
+    let mut p = Pair::new(a, b);
+    let n = p.know();
+    p.a.spdadd(
+        n,
+        "192.0.2.1/32",
+        "192.0.2.2/32",
+        Dir::OUT,
+        None,
+        IpsecProto::ESP,
+    );
+    p.a.spdadd(
+        n,
+        "192.0.2.2/32",
+        "192.0.2.1/32",
+        Dir::IN,
+        None,
+        IpsecProto::ESP,
+    );
+    p.b.spdadd(
+        n,
+        "192.0.2.2/32",
+        "192.0.2.1/32",
+        Dir::OUT,
+        None,
+        IpsecProto::ESP,
+    );
+    p.b.spdadd(
+        n,
+        "192.0.2.1/32",
+        "192.0.2.2/32",
+        Dir::IN,
+        None,
+        IpsecProto::ESP,
+    );
+    p.drive();
+    let pkt = harness::ipv4_udp(ip(A), ip(B), b"x");
+    let mut buf = engine::datapath::PacketBuf::new();
+    buf.load(&pkt);
+    let mut out = Vec::new();
+    let _ = p.a.k.outbound(n, &mut buf, &mut out);
+    p.a.deliver_kernel(n, out, None);
+    p.drive_for(Duration::from_secs(30));
+    assert_eq!(
+        p.b.established_ph2(),
+        1,
+        "a: {:?}\nb: {:?}",
+        p.a.logs(),
+        p.b.logs()
+    );
+    let upd =
+        p.b.sent
+            .iter()
+            .find(|m| m.header.msg_type == pfkey::MsgType::UPDATE)
+            .unwrap();
+    assert_eq!(upd.sa2().unwrap().mode, pfkey::Mode::TRANSPORT);
+    // HMAC-SHA-256 with a 256-bit key, AES-256
+    assert_eq!(upd.key_auth().unwrap().bits(), 256);
+    assert_eq!(upd.key_encrypt().unwrap().bits(), 256);
+    let got = p.send_packet(true, ip(A), ip(B), b"transport").unwrap();
+    assert!(got.ends_with(b"transport"));
 }
