@@ -1086,3 +1086,169 @@ impl Kernel {
         Verdict::ToTun(buf.start..buf.end)
     }
 }
+
+/// A kernel configured for fuzzing and tests of the packet path: ESP tunnel
+/// SAs and policies between 192.0.2.1 (side A, 198.51.100.0/25) and
+/// 192.0.2.2 (side B, 198.51.100.128/25), an AH+ESP transport bundle between
+/// the hosts, and an ESP-in-UDP SA. `side_a` selects which end it is.
+pub fn fuzz_kernel(side_a: bool) -> Kernel {
+    use pfkey::{
+        Address, AuthAlg as PAuth, Dir as PDir, EncAlg as PEnc, Endpoints, Extension, IpsecProto,
+        IpsecRequest as PReq, Key, Level, Message, Mode, MsgType, NatTType, Policy, PolicyType, Sa,
+        Sa2, SaType,
+    };
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut k = Kernel::default();
+    let now = Now::new(std::time::Instant::now(), 1_700_000_000);
+    k.connect(1);
+    let host = |s: &str| {
+        Address::host(SocketAddr::new(
+            s.parse().unwrap_or(IpAddr::from([0; 4])),
+            0,
+        ))
+    };
+    let (a, b) = ("192.0.2.1", "192.0.2.2");
+    // (type, spi, src, dst, mode, encrypt, auth, NAT-T)
+    #[allow(clippy::type_complexity)]
+    let sas: [(SaType, u32, &str, &str, u8, u8, u8, bool); 6] = [
+        (SaType::ESP, 0x1001, a, b, 2, 12, 3, false),
+        (SaType::ESP, 0x1002, b, a, 2, 12, 3, false),
+        (SaType::ESP, 0x2001, a, b, 1, 20, 0, false),
+        (SaType::AH, 0x2002, a, b, 1, 0, 5, false),
+        (SaType::ESP, 0x3001, b, a, 1, 13, 2, true),
+        (SaType::IPCOMP, 0x4001, a, b, 1, 2, 0, false),
+    ];
+    for (t, spi, s, d, mode, enc, auth, natt) in sas {
+        let mut m = Message::new(MsgType::ADD, t)
+            .with(Extension::Sa(Sa {
+                spi,
+                replay: 64,
+                auth: PAuth(auth),
+                encrypt: PEnc(enc),
+                ..Default::default()
+            }))
+            .with(Extension::AddressSrc(host(s)))
+            .with(Extension::AddressDst(host(d)))
+            .with(Extension::Sa2(Sa2 {
+                mode: Mode(mode),
+                sequence: 0,
+                reqid: 0,
+            }));
+        let akey = [0x11u8; 64];
+        let alen = match auth {
+            2 => 16,
+            3 => 20,
+            5 => 32,
+            _ => 0,
+        };
+        if let Some(key) = (alen > 0).then(|| Key::new(&akey[..alen])).flatten() {
+            m.push(Extension::KeyAuth(key));
+        }
+        let elen = match enc {
+            12 => 16,
+            13 | 20 => 20,
+            _ => 0,
+        };
+        if let Some(key) = (elen > 0)
+            .then(|| Key::new(&[0x22u8; 20][..elen]))
+            .flatten()
+        {
+            m.push(Extension::KeyEncrypt(key));
+        }
+        if natt {
+            m.push(Extension::NatTType(NatTType(2)));
+            m.push(Extension::NatTSport(4500));
+            m.push(Extension::NatTDport(4500));
+        }
+        k.handle_message(now, 1, m, &mut rng);
+    }
+    let pol = |src: (&str, u8), dst: (&str, u8), dir: u8, reqs: Vec<PReq>| {
+        let mut p = Policy::new(PolicyType::IPSEC, PDir(dir));
+        p.requests = reqs;
+        let addr = |(s, l): (&str, u8)| {
+            Address::new(
+                SocketAddr::new(s.parse().unwrap_or(IpAddr::from([0; 4])), 0),
+                l,
+                255,
+            )
+        };
+        Message::new(MsgType::X_SPDADD, SaType::UNSPEC)
+            .with(Extension::AddressSrc(addr(src)))
+            .with(Extension::AddressDst(addr(dst)))
+            .with(Extension::Policy(p))
+    };
+    let req = |proto: u16, mode: u8, t: Option<(&str, &str)>| PReq {
+        proto: IpsecProto(proto),
+        mode: Mode(mode),
+        level: Level(2),
+        reqid: 0,
+        tunnel: t.map(|(s, d)| Endpoints {
+            src: SocketAddr::new(s.parse().unwrap_or(IpAddr::from([0; 4])), 0),
+            dst: SocketAddr::new(d.parse().unwrap_or(IpAddr::from([0; 4])), 0),
+        }),
+    };
+    let (out_dir, in_dir) = if side_a { (2, 1) } else { (1, 2) };
+    let msgs = [
+        pol(
+            ("198.51.100.0", 25),
+            ("198.51.100.128", 25),
+            out_dir,
+            vec![req(50, 2, Some((a, b)))],
+        ),
+        pol(
+            ("198.51.100.128", 25),
+            ("198.51.100.0", 25),
+            in_dir,
+            vec![req(50, 2, Some((b, a)))],
+        ),
+        pol(
+            (a, 32),
+            (b, 32),
+            out_dir,
+            vec![req(108, 1, None), req(50, 1, None), req(51, 1, None)],
+        ),
+        pol((b, 32), (a, 32), in_dir, vec![req(50, 1, None)]),
+    ];
+    for m in msgs {
+        k.handle_message(now, 1, m, &mut rng);
+    }
+    k
+}
+
+/// The fuzzing entry point (also replayed over the seed corpus by the tests):
+/// the first byte picks the path (0 inbound raw, 1 inbound ESP-in-UDP,
+/// otherwise outbound), the rest is the packet, fed to a side-B kernel from
+/// [`fuzz_kernel`] twice (the second time it is a replay). Must never panic.
+pub fn fuzz_entry(data: &[u8]) {
+    let Some((&sel, pkt)) = data.split_first() else {
+        return;
+    };
+    let mut k = fuzz_kernel(false);
+    let now = Now::new(std::time::Instant::now(), 1_700_000_000);
+    let mut buf = PacketBuf::new();
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        buf.load(pkt);
+        let v = match sel {
+            0 => k.inbound(now, &mut buf, &mut out),
+            1 => k.inbound_udp(
+                now,
+                &mut buf,
+                SocketAddr::new(IpAddr::from([192, 0, 2, 2]), 4500),
+                SocketAddr::new(IpAddr::from([192, 0, 2, 1]), 4500),
+                &mut out,
+            ),
+            _ => k.outbound(now, &mut buf, &mut out),
+        };
+        match v {
+            Verdict::Raw { packet: r, .. }
+            | Verdict::ToTun(r)
+            | Verdict::Udp { payload: r, .. } => {
+                assert!(r.start <= r.end && buf.get(r.clone()).len() == r.len());
+            }
+            Verdict::Drop(_) => {}
+        }
+    }
+    let _ = classify_udp4500(pkt);
+}
