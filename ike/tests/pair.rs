@@ -726,3 +726,44 @@ sainfo address {me} any address {peer} any {{ encryption_algorithm aes 256; auth
     let got = p.send_packet(true, ip(A), ip(B), b"transport").unwrap();
     assert!(got.ends_with(b"transport"));
 }
+
+#[test]
+fn lost_quick_mode_3_is_recovered_by_resending_the_stored_reply() {
+    let mut p = pair(&Setup::default());
+    let mut quick_from_a = 0;
+    p.drop_if = Box::new(move |_, d| {
+        if d.a_to_b && d.t.data[18] == 32 {
+            quick_from_a += 1;
+            return quick_from_a == 2; // QM3
+        }
+        false
+    });
+    trigger(&mut p);
+    // b retransmitted QM2, a answered with its stored QM3, b installed
+    assert_eq!(p.b.established_ph2(), 1, "b: {:?}", p.b.logs());
+    let qm3s = p
+        .captured
+        .iter()
+        .filter(|d| d.a_to_b && d.t.data[18] == 32)
+        .count();
+    assert_eq!(qm3s, 3, "QM1, QM3, QM3 again");
+    assert_loop(&mut p);
+}
+
+#[test]
+fn phase1_expiry_rekeys_when_phase2_exists() {
+    let mut s = Setup::default();
+    s.a.extra_remote = "lifetime time 200 sec;".into();
+    s.b.extra_remote = "lifetime time 200 sec;".into();
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph1(), 1);
+    p.drive_for(Duration::from_secs(150));
+    assert!(p
+        .b
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Phase1Deleted { .. })));
+    assert_eq!(p.a.established_ph1(), 2, "a: {:?}", p.a.logs());
+    assert_eq!(p.a.ep.list_phase1().len(), 1, "{:?}", p.a.ep.list_phase1());
+}

@@ -386,7 +386,8 @@ impl Pair {
                     }
                 }
                 _ => {
-                    self.now = self.now.max(end.min(self.now + Duration::from_secs(0)));
+                    // idle until past `end`: the clock still reaches it
+                    self.now = self.now.max(end);
                     return;
                 }
             }
