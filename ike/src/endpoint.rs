@@ -692,6 +692,11 @@ impl Endpoint {
                 }
             }
         }
+        // A Quick Mode that overtook Aggressive Mode message 3 cannot even be decrypted yet
+        // (its IV follows from AM3): queue the datagram as it is.
+        if hdr.exchange == ExchangeType::QUICK && self.queue_early_qm(id, local, remote, data) {
+            return Ok(());
+        }
         // 4. staged decryption
         let (payloads, staged_iv, plain_body) = {
             let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;

@@ -118,6 +118,10 @@ impl Endpoint {
         icky: [u8; 8],
         rcky: [u8; 8],
     ) {
+        let delay = self
+            .ph1s
+            .get(&id)
+            .map_or(0, |p| self.remote_cfg(p.remote_cfg).dpd_delay);
         let Some(p) = self.ph1s.get_mut(&id) else {
             return;
         };
@@ -141,6 +145,9 @@ impl Endpoint {
                     d.last_ack = seq;
                     d.fails = 0;
                     d.waiting = false;
+                    if d.next.is_some() {
+                        d.next = Some(now + Duration::from_secs(u64::from(delay.max(1))));
+                    }
                 }
             }
             NotifyType::INITIAL_CONTACT => {
@@ -216,12 +223,12 @@ impl Endpoint {
     }
 
     pub(crate) fn dpd_tick(&mut self, now: Instant, id: u64) {
-        let (delay, retry, maxfail) = {
+        let (retry, maxfail) = {
             let Some(p) = self.ph1s.get(&id) else {
                 return;
             };
             let r = self.remote_cfg(p.remote_cfg);
-            (r.dpd_delay, r.dpd_retry.max(1), r.dpd_maxfail)
+            (r.dpd_retry.max(1), r.dpd_maxfail)
         };
         let Some(p) = self.ph1s.get_mut(&id) else {
             return;
@@ -259,13 +266,8 @@ impl Endpoint {
         }
         p.dpd.seq = p.dpd.seq.wrapping_add(1);
         p.dpd.waiting = true;
-        p.dpd.next = Some(
-            now + Duration::from_secs(u64::from(if p.dpd.fails > 0 || p.dpd.waiting {
-                retry
-            } else {
-                delay
-            })),
-        );
+        // look again after dpd_retry; an ACK moves the next probe to dpd_delay
+        p.dpd.next = Some(now + Duration::from_secs(u64::from(retry)));
         let n = Payload::Notify(isakmp::Notify {
             doi: isakmp::Doi::IPSEC,
             protocol: ProtocolId::ISAKMP,
@@ -274,8 +276,6 @@ impl Endpoint {
             data: p.dpd.seq.to_be_bytes().to_vec(),
         });
         let _ = self.send_info(now, id, vec![n]);
-        // once acknowledged, the next probe waits the full delay
-        let _ = delay;
     }
 
     /// A PF_KEY message from the kernel (reply or broadcast).

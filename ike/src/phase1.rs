@@ -927,8 +927,18 @@ impl Endpoint {
                     p.natt.floated = true;
                 }
             }
-            // AM3 goes in the clear (racoon and strongSwan accept both)
-            Self::plain(&p, ExchangeType::AGGRESSIVE, payloads)
+            // AM3 goes encrypted with the phase-1 IV: strongSwan requires HASH_I in AM3 to
+            // be encrypted; the last block then seeds the phase-2 IVs
+            let (bytes, next) = Self::seal(
+                &p,
+                ExchangeType::AGGRESSIVE,
+                0,
+                Flags::default(),
+                &payloads,
+                &p.iv,
+            )?;
+            p.iv = next;
+            Ok(bytes)
         })();
         let out = match res {
             Ok(bytes) => {

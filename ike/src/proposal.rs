@@ -397,7 +397,10 @@ pub fn ph2_select(
             }
             let pick = p.transforms.iter().find_map(|t| {
                 let mut x = parse_ph2(p, t)?;
-                if x.encap.is_udp() != natt && !matches!(x.encap.0, 1 | 2 | 3 | 4 | 61443 | 61444) {
+                // the six known modes; UDP ones only where NAT-T found a NAT
+                if !matches!(x.encap.0, 1 | 2 | 3 | 4 | 61443 | 61444)
+                    || (x.encap.is_udp() && !natt)
+                {
                     return None;
                 }
                 let want = Ph2Want {
