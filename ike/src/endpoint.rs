@@ -421,6 +421,14 @@ impl Endpoint {
     pub fn reload(&mut self, cfg: Config, psk: PskFile) {
         self.cfg = cfg;
         self.psk = psk;
+        // phase 1 SAs whose remote block is gone follow the first one; with no remote block
+        // left at all they are dropped (nothing could be negotiated under them)
+        if self.cfg.remotes.is_empty() {
+            let ids: Vec<u64> = self.ph1s.keys().copied().collect();
+            for id in ids {
+                self.remove_ph1(id, true);
+            }
+        }
         for p in self.ph1s.values_mut() {
             if p.remote_cfg >= self.cfg.remotes.len() {
                 p.remote_cfg = 0;

@@ -1,10 +1,40 @@
 //! Sans-I/O IKEv1 core and its cryptography (DH, PRF, key derivation, IKE ciphers).
 //!
 //! [`Endpoint`] owns phase-1 SAs (by cookie pair) and their Quick Mode exchanges. The driver
-//! feeds it datagrams ([`Endpoint::handle_datagram`]), PF_KEY messages
-//! ([`Endpoint::handle_kernel`]) and time ([`Endpoint::handle_timeout`]), and drains
-//! [`Endpoint::poll_transmit`], [`Endpoint::poll_kernel`], [`Endpoint::poll_event`] and
-//! [`Endpoint::poll_timeout`]. No sockets, no clock, no RNG of its own.
+//! feeds it datagrams ([`Endpoint::handle_datagram`], without the non-ESP marker), PF_KEY
+//! messages ([`Endpoint::handle_kernel`]: replies, ACQUIRE, EXPIRE, X_SPD* broadcasts) and
+//! time ([`Endpoint::handle_timeout`]), and drains [`Endpoint::poll_transmit`] (a
+//! [`Transmit`] says whether the non-ESP marker must be prefixed), [`Endpoint::poll_kernel`],
+//! [`Endpoint::poll_event`] and [`Endpoint::poll_timeout`]. No sockets, no clock, no RNG of
+//! its own: randomness comes from the boxed `CryptoRngCore` given to [`Endpoint::new`].
+//!
+//! Inbound pipeline: header → phase 1 by cookies (a new responder only for a cleartext
+//! first message) → retransmitted request (same datagram as last time: the stored reply is
+//! resent) → decryption with a staged IV → payload chain → the message rule table
+//! ([`rules`]) → the typed state handler (`MainI`/`MainR`/`AggrI`/`AggrR`,
+//! `QuickI`/`QuickR`) → the IV is committed only after the handler accepted the message.
+//!
+//! What racoon does and this core does too: REGISTER + X_SPDDUMP at start and a private SPD
+//! image; ACQUIRE → remote/sainfo selection → phase 1 (first `exchange_mode`) → GETSPI →
+//! QM1 → QM2 → UPDATE+ADD → QM3 (initiator), QM1 → GETSPI → QM2 → QM3 → UPDATE+ADD +
+//! generated policies (responder); SA contents of racoon-setkey.md §5 (replay 4, SA2
+//! mode+reqid, hard = negotiated lifetime, soft = 80 %, NAT-T type and ports); failed
+//! negotiations answer the ACQUIRE with ENOENT; `proposal_check` levels for both phases;
+//! RESPONDER-LIFETIME; NAT-T (RFC 3947 and drafts 00-03, NAT-D with the negotiated hash, float
+//! to the NAT-T port at MM5/AM3, UDP encapsulation modes 3/4 or 61443/61444, keepalives when
+//! we are behind the NAT); DPD (RFC 3706); INITIAL-CONTACT (sent once per peer, acted on by
+//! a DUMP and DELETEs); DELETE payloads both ways; phase-2 rekey on soft EXPIRE (initiator);
+//! phase-1 deletion at its lifetime with a new phase 1 when phase 2s exist.
+//!
+//! Deviations and limits (see also the report of issue 6): only pre-shared keys (the
+//! certificate methods stop in `derive_keys`, where issue 9 plugs in); the commit bit and
+//! NAT-OA are not sent and are ignored when received; phase 1 is deleted at 100 % of its
+//! lifetime instead of going "dying" at 80 %; retransmission intervals double (capped at
+//! 60 s) rather than staying fixed; a datagram that does not decrypt never ends an SA (it
+//! is logged as a probable wrong pre-shared key); unauthenticated notifies and deletes are
+//! only logged (CVE-2004-0164). Every peer-controlled quantity is capped ([`MAX_PH1`],
+//! [`MAX_HALF_OPEN`], [`MAX_PH2`], [`MAX_QUEUE`], [`MAX_EARLY_QM`], [`MAX_NONCE`], and the
+//! codec's own limits).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

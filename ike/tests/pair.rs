@@ -767,3 +767,23 @@ fn phase1_expiry_rekeys_when_phase2_exists() {
     assert_eq!(p.a.established_ph1(), 2, "a: {:?}", p.a.logs());
     assert_eq!(p.a.ep.list_phase1().len(), 1, "{:?}", p.a.ep.list_phase1());
 }
+
+#[test]
+fn reload_without_remotes_drops_phase1_and_keeps_running() {
+    let mut p = pair(&Setup::default());
+    trigger(&mut p);
+    assert_eq!(p.a.ep.list_phase1().len(), 1);
+    let empty = harness::parse_conf("");
+    p.a.ep.reload(empty, conf::parse_psk("").unwrap());
+    assert_eq!(p.a.ep.list_phase1().len(), 0);
+    // a message for the old SA and a timer run do not panic
+    let now = p.now;
+    let old = p.captured[0].t.data.clone();
+    p.a.ep.handle_datagram(
+        now,
+        "192.0.2.1:500".parse().unwrap(),
+        "192.0.2.2:500".parse().unwrap(),
+        &old,
+    );
+    p.drive_for(Duration::from_secs(100));
+}
