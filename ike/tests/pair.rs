@@ -787,3 +787,38 @@ fn reload_without_remotes_drops_phase1_and_keeps_running() {
     );
     p.drive_for(Duration::from_secs(100));
 }
+
+#[test]
+fn aggressive_mode_user_fqdn_and_key_id() {
+    let mut s = Setup::default();
+    s.a.mode = "aggressive";
+    s.b.mode = "aggressive";
+    s.a.extra_remote = "my_identifier user_fqdn \"alice@example.org\";".into();
+    s.b.extra_remote = "my_identifier keyid tag \"gw-b\"; peers_identifier user_fqdn \"alice@example.org\"; verify_identifier on;".into();
+    s.psk_b = "alice@example.org s3cret-psk\n".into();
+    s.psk_a = "gw-b s3cret-psk\n".into();
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(
+        p.b.established_ph2(),
+        1,
+        "a: {:?}\nb: {:?}",
+        p.a.logs(),
+        p.b.logs()
+    );
+    assert_loop(&mut p);
+}
+
+#[test]
+fn verify_identifier_rejects_another_id() {
+    let mut s = Setup::default();
+    s.a.mode = "aggressive";
+    s.b.mode = "aggressive";
+    s.a.extra_remote = "my_identifier fqdn \"mallory.example.org\";".into();
+    s.b.extra_remote = "peers_identifier fqdn \"alice.example.org\"; verify_identifier on;".into();
+    s.psk_b = "mallory.example.org s3cret-psk\n".into();
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(p.b.established_ph1(), 0);
+    assert_eq!(p.a.sa_count() + p.b.sa_count(), 0);
+}
