@@ -47,6 +47,9 @@ pub struct DataplaneConfig {
     pub fwmark: u32,
     /// Install the rule and per-policy routes (off: the administrator routes).
     pub manage_routes: bool,
+    /// Packets the kernel queues for the engine on the TUN device before it
+    /// drops (TCP bursts overrun the default 500 while a batch is encrypted).
+    pub txqueuelen: u32,
 }
 
 impl DataplaneConfig {
@@ -58,6 +61,7 @@ impl DataplaneConfig {
             rule_pref: DEFAULT_TABLE,
             fwmark: DEFAULT_FWMARK,
             manage_routes: true,
+            txqueuelen: 8192,
         }
     }
 }
@@ -234,6 +238,8 @@ impl Net {
             &config.tun_name,
             "mtu",
             &config.mtu.to_string(),
+            "txqueuelen",
+            &config.txqueuelen.to_string(),
             "up",
         ])?;
         if config.manage_routes {

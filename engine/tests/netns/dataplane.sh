@@ -114,7 +114,7 @@ done
 A ip route show table 220 | grep -q "dev ipsec0" || fail "no route in table 220"
 
 CAP="$W/wire.pcap"
-if command -v tshark >/dev/null; then
+if [ "$SCEN" != bench ] && command -v tshark >/dev/null; then
     ip netns exec "$NSB" timeout 30 tshark -i "vb$TAG" -w "$CAP" -q >"$W/tshark.log" 2>&1 &
     TSHARK=$!
     PIDS+=($TSHARK)
@@ -141,8 +141,13 @@ if [ "$SCEN" = bench ]; then
     sleep 0.5
     A ping -c 1 -W 2 -I "$SRC" "$DST" >/dev/null  # first packet may be an ACQUIRE drop
     BARE=$(A timeout 30 iperf3 -c 192.0.2.2 -p 5202 -t 5 -J 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
-    TUN=$(A timeout 30 iperf3 -c "$DST" -B "$SRC" -t 5 -J 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
+    A timeout 30 iperf3 -c "$DST" -B "$SRC" -t 5 -J >"$W/iperf-tun.json" 2>/dev/null
+    TUN=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["end"]["sum_received"]["bits_per_second"])' "$W/iperf-tun.json")
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("tunnel retransmits:", d["end"]["sum_sent"].get("retransmits"))' "$W/iperf-tun.json"
+    A ip -s link show ipsec0 | sed -n "3,6p"
     python3 -c "b=float('$BARE'); t=float('$TUN'); print(f'bare veth: {b/1e9:.2f} Gbit/s; ESP tunnel (aes-cbc/hmac-sha1): {t/1e9:.3f} Gbit/s; ratio {t/b:.3f}')" || fail "iperf3"
+    echo "A $(stats "${PIDS[0]}" "$W/a.log" | sed 's/.*stats: //')"
+    echo "B $(stats "${PIDS[1]}" "$W/b.log" | sed 's/.*stats: //')"
     exit 0
 fi
 
