@@ -644,8 +644,18 @@ impl Endpoint {
                         && (hdr.exchange == ExchangeType::MAIN
                             || hdr.exchange == ExchangeType::AGGRESSIVE) =>
                     {
-                        let msg = Message::decode(data)?;
-                        return self.new_responder(now, local, remote, &msg, data);
+                        // a retransmitted first message goes to the responder SA it created
+                        let existing = self.ph1s.values().find(|p| {
+                            p.role == Role::Responder
+                                && p.icky == hdr.initiator_cookie
+                                && p.remote == remote
+                        });
+                        if let Some(id) = existing.map(|p| p.id) {
+                            id
+                        } else {
+                            let msg = Message::decode(data)?;
+                            return self.new_responder(now, local, remote, &msg, data);
+                        }
                     }
                     _ => return Err(Error::PeerMisbehaved("unknown cookies")),
                 }

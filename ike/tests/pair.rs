@@ -822,3 +822,20 @@ fn verify_identifier_rejects_another_id() {
     assert_eq!(p.b.established_ph1(), 0);
     assert_eq!(p.a.sa_count() + p.b.sa_count(), 0);
 }
+
+#[test]
+fn duplicated_message_1_gets_the_stored_reply_and_no_second_sa() {
+    let mut p = pair(&Setup::default());
+    p.dup_if = Box::new(|n, _| n == 0);
+    trigger(&mut p);
+    assert_eq!(p.b.established_ph2(), 1, "b: {:?}", p.b.logs());
+    assert_eq!(p.b.ep.list_phase1().len(), 1);
+    // b sent MM2 twice (the second is the stored reply)
+    let mm2 = p
+        .captured
+        .iter()
+        .filter(|d| !d.a_to_b && d.t.data[18] == 2)
+        .count();
+    assert_eq!(mm2, 4, "MM2 twice, MM4, MM6");
+    assert_loop(&mut p);
+}
