@@ -56,7 +56,7 @@ pub use endpoint::{
 };
 pub use error::Error;
 pub use phase1::{natt_vid, VID_DPD};
-pub use types::{Event, Level, Phase1Info, Rng, Role, Transmit};
+pub use types::{Event, KeyLog, Level, Phase1Info, Rng, Role, Transmit};
 
 /// Entry points shared by the cargo-fuzz targets and the corpus-replay test.
 #[doc(hidden)]

@@ -1086,11 +1086,10 @@ impl Endpoint {
         });
         if key_log {
             if let Some(k) = &p.keys {
-                self.out.event(Event::KeyLog(format!(
-                    "{},{}",
-                    hex(&p.icky),
-                    hex(k.ka.as_ref())
-                )));
+                self.out.event(Event::KeyLog(crate::types::KeyLog::Ike {
+                    icookie: p.icky,
+                    enc_key: zeroize::Zeroizing::new(k.ka.as_ref().to_vec()),
+                }));
             }
         }
         // INITIAL-CONTACT to a peer not contacted yet

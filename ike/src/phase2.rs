@@ -13,7 +13,7 @@ use pfkey::{Dir, Extension, Level as PLevel, Message, Mode, MsgType, NatTType, S
 
 use crate::crypto::{phase2_iv, DhGroup, DhPrivate};
 use crate::endpoint::{
-    after_first, hex, Endpoint, Inbound, NattVer, P1State, P2State, Ph2, QuickI, QuickR, MAX_NONCE,
+    after_first, Endpoint, Inbound, NattVer, P1State, P2State, Ph2, QuickI, QuickR, MAX_NONCE,
     MAX_PH2,
 };
 use crate::error::{Error, Result};
@@ -1012,24 +1012,21 @@ impl Endpoint {
                 natt: natt_out,
             })?);
             if self.opts.key_log {
-                keylog.push(format!(
-                    "{} {} {} 0x{:08x} {} {}",
-                    algs.satype.name().unwrap_or("?"),
-                    q.peer,
-                    q.local_ip,
-                    spi_in,
-                    hex(&k_in.as_ref()[..algs.enc_key]),
-                    hex(&k_in.as_ref()[algs.enc_key..])
-                ));
-                keylog.push(format!(
-                    "{} {} {} 0x{:08x} {} {}",
-                    algs.satype.name().unwrap_or("?"),
-                    q.local_ip,
-                    q.peer,
-                    spi_out,
-                    hex(&k_out.as_ref()[..algs.enc_key]),
-                    hex(&k_out.as_ref()[algs.enc_key..])
-                ));
+                let entry = |spi: u32, src: IpAddr, dst: IpAddr, k: &crate::crypto::Secret| {
+                    crate::types::KeyLog::Esp {
+                        spi,
+                        src,
+                        dst,
+                        enc_alg: algs.enc.name().unwrap_or("?").to_string(),
+                        enc_key: zeroize::Zeroizing::new(k.as_ref()[..algs.enc_key].to_vec()),
+                        auth_alg: algs.auth.name().unwrap_or("?").to_string(),
+                        auth_key: zeroize::Zeroizing::new(
+                            k.as_ref()[algs.enc_key..algs.enc_key + algs.auth_key].to_vec(),
+                        ),
+                    }
+                };
+                keylog.push(entry(spi_in, q.peer, q.local_ip, &k_in));
+                keylog.push(entry(spi_out, q.local_ip, q.peer, &k_out));
             }
             installed.push((algs.satype, spi_in, spi_out));
         }

@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use rand_core::{CryptoRng, CryptoRngCore, RngCore};
+use zeroize::Zeroizing;
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,9 +106,49 @@ pub enum Event {
         /// Remote endpoint.
         remote: SocketAddr,
     },
-    /// Key material for the debug key log (only emitted when enabled): Wireshark's
-    /// `ikev1_decryption_table` line ("icookie-hex,ka-hex") or an ESP SA line.
-    KeyLog(String),
+    /// Key material for the debug key log (only emitted when [`crate::Options::key_log`]
+    /// is set; never logged otherwise).
+    KeyLog(KeyLog),
+}
+
+/// Key material for a debug key log (Wireshark's IKEv1 decryption table and ESP SA table).
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeyLog {
+    /// A phase-1 SA: initiator cookie and the encryption key Ka.
+    Ike {
+        /// Initiator cookie.
+        icookie: [u8; 8],
+        /// Ka.
+        enc_key: Zeroizing<Vec<u8>>,
+    },
+    /// One ESP/AH SA.
+    Esp {
+        /// SPI.
+        spi: u32,
+        /// SA source.
+        src: IpAddr,
+        /// SA destination.
+        dst: IpAddr,
+        /// Encryption algorithm (PF_KEY name, e.g. `aes-cbc`).
+        enc_alg: String,
+        /// Encryption key (incl. salt for GCM/CTR).
+        enc_key: Zeroizing<Vec<u8>>,
+        /// Authentication algorithm (PF_KEY name, e.g. `hmac-sha1`).
+        auth_alg: String,
+        /// Authentication key.
+        auth_key: Zeroizing<Vec<u8>>,
+    },
+}
+
+impl core::fmt::Debug for KeyLog {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            KeyLog::Ike { icookie, .. } => write!(f, "KeyLog::Ike({icookie:02x?}, <redacted>)"),
+            KeyLog::Esp { spi, src, dst, .. } => {
+                write!(f, "KeyLog::Esp({spi:#x} {src}->{dst}, <redacted>)")
+            }
+        }
+    }
 }
 
 /// A phase-1 SA as the admin socket lists it.

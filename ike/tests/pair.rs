@@ -237,6 +237,30 @@ fn main_mode_quick_mode_psk_closes_the_loop() {
             .filter(|e| matches!(e, Event::KeyLog(_)))
             .count();
     assert_eq!(kl, 3);
+    // the ESP key a uses outbound is the key b uses inbound; Debug never shows keys
+    let esp = |peer: &Peer| -> Vec<(u32, Vec<u8>, Vec<u8>, String)> {
+        peer.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::KeyLog(
+                    k @ ike::KeyLog::Esp {
+                        spi,
+                        enc_key,
+                        auth_key,
+                        ..
+                    },
+                ) => Some((*spi, enc_key.to_vec(), auth_key.to_vec(), format!("{k:?}"))),
+                _ => None,
+            })
+            .collect()
+    };
+    let (ka, kb) = (esp(&p.a), esp(&p.b));
+    for (spi, e, a, dbg) in &ka {
+        let other = kb.iter().find(|x| x.0 == *spi).expect("same SPI on b");
+        assert_eq!((&other.1, &other.2), (e, a));
+        assert_eq!(e.len(), 16);
+        assert!(dbg.contains("redacted") && !dbg.contains(&format!("{:02x?}", &e[..4])));
+    }
     assert_loop(&mut p);
 }
 
