@@ -180,6 +180,8 @@ pub(crate) struct Ph1 {
     pub ph2_count: u32,
     pub early_qm: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     pub keepalive: Option<Instant>,
+    /// When the SA goes "dying" (80 % of its lifetime) and an initiator starts a new one.
+    pub rekey_at: Option<Instant>,
 }
 
 impl Ph1 {
@@ -468,6 +470,7 @@ impl Endpoint {
                 p.expires,
                 p.dpd.next,
                 p.keepalive,
+                p.rekey_at,
                 (!p.is_established())
                     .then(|| p.created + Duration::from_secs(self.cfg.timer.phase1.max(1))),
             ]
@@ -964,6 +967,35 @@ impl Endpoint {
             self.expire_ph1(now, id);
             return;
         }
+        if p.rekey_at.is_some_and(|t| now >= t) {
+            p.rekey_at = None;
+            let (role, local, remote, rc) = (p.role, p.local, p.remote, p.remote_cfg);
+            let has_ph2 = self
+                .ph2s
+                .values()
+                .any(|q| q.peer == remote.ip() && q.state == P2State::Established);
+            let newer = self
+                .ph1s
+                .values()
+                .any(|x| x.id != id && x.remote.ip() == remote.ip());
+            if role == Role::Initiator && has_ph2 && !newer {
+                self.out.log(
+                    Level::Info,
+                    Some(remote.ip()),
+                    "ISAKMP-SA is dying: starting a new phase 1",
+                );
+                let mut l = local;
+                let mut r = remote;
+                l.set_port(self.opts.ike_port);
+                r.set_port(
+                    self.remote_cfg(rc)
+                        .peer()
+                        .map_or(self.opts.ike_port, |a| a.port),
+                );
+                let _ = self.start_ph1(now, l, r, rc);
+            }
+            return;
+        }
         if p.dpd.next.is_some_and(|t| now >= t) {
             self.dpd_tick(now, id);
         }
@@ -984,7 +1016,8 @@ impl Endpoint {
             .values()
             .any(|q| q.peer == remote.ip() && q.state == P2State::Established);
         let r = self.find_remote(remote.ip(), true);
-        if role == Role::Initiator && has_ph2 {
+        let newer = self.ph1s.values().any(|x| x.remote.ip() == remote.ip());
+        if role == Role::Initiator && has_ph2 && !newer {
             if let Some(r) = r {
                 if self.cfg.remotes[r].rekey != conf::Tristate::Off {
                     let _ = self.start_ph1(now, local, remote, r);

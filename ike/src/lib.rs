@@ -24,12 +24,12 @@
 //! to the NAT-T port at MM5/AM3, UDP encapsulation modes 3/4 or 61443/61444, keepalives when
 //! we are behind the NAT); DPD (RFC 3706); INITIAL-CONTACT (sent once per peer, acted on by
 //! a DUMP and DELETEs); DELETE payloads both ways; phase-2 rekey on soft EXPIRE (initiator);
-//! phase-1 deletion at its lifetime with a new phase 1 when phase 2s exist.
+//! phase-1 rekey (`rekey force`, or `rekey on` with DPD): "dying" at 80 % with a new
+//! phase 1 started by the initiator when phase 2s exist, deletion at 100 %.
 //!
 //! Deviations and limits (see also the report of issue 6): only pre-shared keys (the
 //! certificate methods stop in `derive_keys`, where issue 9 plugs in); the commit bit and
-//! NAT-OA are not sent and are ignored when received; phase 1 is deleted at 100 % of its
-//! lifetime instead of going "dying" at 80 %; retransmission intervals double (capped at
+//! NAT-OA are not sent and are ignored when received; retransmission intervals double (capped at
 //! 60 s) rather than staying fixed; a datagram that does not decrypt never ends an SA (it
 //! is logged as a probable wrong pre-shared key); unauthenticated notifies and deletes are
 //! only logged (CVE-2004-0164). Every peer-controlled quantity is capped ([`MAX_PH1`],

@@ -235,6 +235,7 @@ impl Endpoint {
             ph2_count: 0,
             early_qm: Vec::new(),
             keepalive: None,
+            rekey_at: None,
         }
     }
 
@@ -1060,6 +1061,12 @@ impl Endpoint {
         };
         if p.natt.floated && p.natt.local_nat && keepalive > 0 {
             p.keepalive = Some(now + Duration::from_secs(keepalive));
+        }
+        // racoon: rekeying is on with `rekey force`, or `rekey on` when DPD was negotiated
+        let dpd_on = r.dpd && p.dpd.peer && r.dpd_delay > 0;
+        if r.rekey == Tristate::Force || (r.rekey == Tristate::On && dpd_on) {
+            let lifetime = p.params.as_ref().map_or(28800, |x| x.lifetime);
+            p.rekey_at = Some(now + Duration::from_secs(lifetime * 8 / 10));
         }
         if r.dpd && p.dpd.peer && r.dpd_delay > 0 {
             p.dpd.seq = self.rng.next_u32() & 0x0fff;

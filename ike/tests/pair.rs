@@ -863,3 +863,26 @@ fn duplicated_message_1_gets_the_stored_reply_and_no_second_sa() {
     assert_eq!(mm2, 4, "MM2 twice, MM4, MM6");
     assert_loop(&mut p);
 }
+
+#[test]
+fn phase1_rekey_force_starts_the_new_sa_at_80_percent() {
+    let mut s = Setup::default();
+    s.a.extra_remote = "lifetime time 200 sec; rekey force;".into();
+    s.b.extra_remote = "lifetime time 200 sec;".into();
+    let mut p = pair(&s);
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph1(), 1);
+    // trigger drove 60 s; 80 % of 200 s is 160 s
+    p.drive_for(Duration::from_secs(110));
+    assert_eq!(p.a.established_ph1(), 2, "a: {:?}", p.a.logs());
+    assert_eq!(
+        p.a.ep.list_phase1().len(),
+        2,
+        "old one still alive until 200 s"
+    );
+    p.drive_for(Duration::from_secs(40));
+    assert_eq!(p.a.ep.list_phase1().len(), 1);
+    assert_eq!(p.a.established_ph1(), 2, "no third phase 1");
+    // the phase 2 SAs keep working, and a new Quick Mode runs under the new phase 1
+    assert_loop(&mut p);
+}
