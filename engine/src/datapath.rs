@@ -148,10 +148,13 @@ pub enum DropReason {
     Io,
     /// The UDP-encap input queue was full.
     QueueFull,
+    /// Outbound IPv6 link-local or multicast traffic the host sends on the
+    /// TUN device itself (router solicitations, MLD): never protected.
+    LinkLocal,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Malformed,
         DropReason::PolicyDiscard,
         DropReason::NoSa,
@@ -168,6 +171,7 @@ impl DropReason {
         DropReason::Xform,
         DropReason::Io,
         DropReason::QueueFull,
+        DropReason::LinkLocal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -188,6 +192,7 @@ impl DropReason {
             DropReason::Xform => "xform",
             DropReason::Io => "io",
             DropReason::QueueFull => "queue_full",
+            DropReason::LinkLocal => "link_local",
         }
     }
 
@@ -226,7 +231,7 @@ pub struct Stats {
     /// NAT-T keepalives received.
     pub keepalives: u64,
     /// Drops per [`DropReason`] (indexed as [`DropReason::ALL`]).
-    pub drops: [u64; 16],
+    pub drops: [u64; 17],
 }
 
 impl Stats {
@@ -747,6 +752,11 @@ impl Kernel {
             return Verdict::Drop(DropReason::Malformed);
         };
         buf.end = buf.start + ip.total;
+        if let IpAddr::V6(d) = ip.dst {
+            if d.is_multicast() || d.segments()[0] & 0xffc0 == 0xfe80 {
+                return Verdict::Drop(DropReason::LinkLocal);
+            }
+        }
         let sel = packet_sel(buf.packet(), &ip);
         if ip.proto == 17 && (IKE_PORTS.contains(&sel.sport) || IKE_PORTS.contains(&sel.dport)) {
             return self.bypass(buf, ip.dst);

@@ -602,15 +602,18 @@ impl Core {
         };
         for _ in 0..BATCH {
             let space = self.pkt.read_space();
-            match fd.try_io(tokio::io::Interest::READABLE, |inner| {
-                crate::netio::recv(inner, space)
+            match fd.try_io(tokio::io::Interest::READABLE, |inner| match src {
+                Source::Raw6(proto) => crate::netio::recv6(inner, space, *proto),
+                _ => crate::netio::recv(inner, space),
             }) {
                 Ok(n) => {
                     self.pkt.set_len(n);
                     let now = now();
                     let v = match src {
                         Source::Tun => self.kernel.outbound(now, &mut self.pkt, &mut self.pending),
-                        Source::Raw4 => self.kernel.inbound(now, &mut self.pkt, &mut self.pending),
+                        Source::Raw4 | Source::Raw6(_) => {
+                            self.kernel.inbound(now, &mut self.pkt, &mut self.pending)
+                        }
                     };
                     self.emit(Some(net), v);
                 }

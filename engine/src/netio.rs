@@ -180,6 +180,10 @@ pub enum Source {
     Tun,
     /// IPv4 IPsec packets with their IP header.
     Raw4,
+    /// IPv6 IPsec packets of this protocol, without their IPv6 header (the
+    /// engine rebuilds it from the addresses; AH's ICV zeroes the mutable
+    /// fields it cannot know).
+    Raw6(u8),
 }
 
 /// The data plane's descriptors.
@@ -223,6 +227,18 @@ impl Net {
             // Big receive buffers: bursts arrive while the core is busy.
             let _ = setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20);
             readers.push((async_fd(s)?, Source::Raw4));
+        }
+        for proto in [50u8, 51, 108] {
+            match socket(libc::AF_INET6, libc::SOCK_RAW, libc::c_int::from(proto)) {
+                Ok(s) => {
+                    set_mark(s.as_raw_fd(), config.fwmark)?;
+                    setsockopt_int(s.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+                    let _ =
+                        setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20);
+                    readers.push((async_fd(s)?, Source::Raw6(proto)));
+                }
+                Err(e) => debug!("no IPv6 raw socket for {proto}: {e}"),
+            }
         }
         let net = Net {
             readers,
@@ -433,4 +449,57 @@ pub fn recv_pktinfo(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr,
         let port = u16::from_be(from.sin_port);
         Ok((n as usize, SocketAddr::new(IpAddr::V4(ip), port), local))
     }
+}
+
+/// Reads one IPv6 packet from a raw socket into `buf[40..]` and writes an
+/// IPv6 header (source, destination from IPV6_PKTINFO, `proto`) in front.
+/// Returns the total length.
+pub(crate) fn recv6(fd: &OwnedFd, buf: &mut [u8], proto: u8) -> io::Result<usize> {
+    if buf.len() < 40 {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    let (hdr, body) = buf.split_at_mut(40);
+    let max = body.len().min(0xffff);
+    // SAFETY: zeroed plain-old-data structures filled by the kernel; all
+    // pointers refer to live locals or to `body`, with their sizes.
+    let (n, src, dst) = unsafe {
+        let mut from: libc::sockaddr_in6 = std::mem::zeroed();
+        let mut iov = libc::iovec {
+            iov_base: body.as_mut_ptr().cast(),
+            iov_len: max,
+        };
+        let mut cbuf = [0u64; 16];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+        let n = libc::recvmsg(fd.as_raw_fd(), &mut msg, 0);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut dst = None;
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::IPPROTO_IPV6 && (*c).cmsg_type == libc::IPV6_PKTINFO {
+                let pi = libc::CMSG_DATA(c)
+                    .cast::<libc::in6_pktinfo>()
+                    .read_unaligned();
+                dst = Some(pi.ipi6_addr.s6_addr);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+        (n as usize, from.sin6_addr.s6_addr, dst)
+    };
+    let dst = dst.ok_or_else(|| io::Error::other("no IPV6_PKTINFO"))?;
+    hdr.fill(0);
+    hdr[0] = 0x60;
+    hdr[4..6].copy_from_slice(&(n.min(0xffff) as u16).to_be_bytes());
+    hdr[6] = proto;
+    hdr[7] = 64;
+    hdr[8..24].copy_from_slice(&src);
+    hdr[24..40].copy_from_slice(&dst);
+    Ok(40 + n.min(0xffff))
 }

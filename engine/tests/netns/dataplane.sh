@@ -4,7 +4,7 @@
 # ipsecd --tun + setkey -f with manual keys on each side.
 #
 # usage: dataplane.sh IPSECD SETKEY WORKDIR SCENARIO
-#   SCENARIO: tunnel | transport | udp | wrongkey | bench
+#   SCENARIO: tunnel | tunnel6 | transport | udp | wrongkey | bench
 # Exit 0 on success; prints "FAIL: ..." and exits 1 otherwise.
 # Everything it creates (namespaces, processes by PID) is removed on every exit
 # path; every wait is bounded. No traffic leaves the namespaces.
@@ -52,6 +52,14 @@ B ip addr add 198.51.100.129/25 dev lo
 for ns in A B; do
     $ns sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 done
+HA=192.0.2.1 HB=192.0.2.2 NA=198.51.100.0/25 NB=198.51.100.128/25
+if [ "$SCEN" = tunnel6 ]; then
+    HA=2001:db8::1 HB=2001:db8::2 NA=2001:db8:a::/64 NB=2001:db8:b::/64
+    A ip -6 addr add 2001:db8::1/64 dev "va$TAG" nodad
+    B ip -6 addr add 2001:db8::2/64 dev "vb$TAG" nodad
+    A ip -6 addr add 2001:db8:a::1/64 dev lo nodad
+    B ip -6 addr add 2001:db8:b::1/64 dev lo nodad
+fi
 
 UDPFLAG=()
 if [ "$SCEN" = udp ]; then UDPFLAG=(--udp-encap-port 4500); fi
@@ -83,10 +91,10 @@ conf() {
         req_ab="esp/transport//require"
         req_ba="esp/transport//require"
     else
-        sel_ab="198.51.100.0/25 198.51.100.128/25"
-        sel_ba="198.51.100.128/25 198.51.100.0/25"
-        req_ab="esp/tunnel/192.0.2.1-192.0.2.2/require"
-        req_ba="esp/tunnel/192.0.2.2-192.0.2.1/require"
+        sel_ab="$NA $NB"
+        sel_ba="$NB $NA"
+        req_ab="esp/tunnel/$HA-$HB/require"
+        req_ba="esp/tunnel/$HB-$HA/require"
     fi
     if [ "$side" = a ]; then out="-P out"; in="-P in"; else out="-P in"; in="-P out"; fi
     local pa="" pb=""
@@ -94,8 +102,8 @@ conf() {
     cat <<EOF
 flush;
 spdflush;
-add 192.0.2.1$pa 192.0.2.2$pb $proto 0x1001 -m $mode -r 64 -E aes-cbc $KE1 -A hmac-sha1 $ka;
-add 192.0.2.2$pb 192.0.2.1$pa $proto 0x1002 -m $mode -r 64 -E aes-cbc $KE2 -A hmac-sha1 $KA2;
+add $HA$pa $HB$pb $proto 0x1001 -m $mode -r 64 -E aes-cbc $KE1 -A hmac-sha1 $ka;
+add $HB$pb $HA$pa $proto 0x1002 -m $mode -r 64 -E aes-cbc $KE2 -A hmac-sha1 $KA2;
 spdadd $sel_ab any $out ipsec $req_ab;
 spdadd $sel_ba any $in ipsec $req_ba;
 EOF
@@ -106,12 +114,14 @@ PFKEY_SOCKET="$W/a.sock" A "$SETKEY" -f "$W/a.conf" >"$W/setkey-a.log" 2>&1 || f
 PFKEY_SOCKET="$W/b.sock" B "$SETKEY" -f "$W/b.conf" >"$W/setkey-b.log" 2>&1 || fail "setkey b"
 
 if [ "$SCEN" = transport ]; then SRC=192.0.2.1; DST=192.0.2.2; else SRC=198.51.100.1; DST=198.51.100.129; fi
+RT="ip -4"
+if [ "$SCEN" = tunnel6 ]; then SRC=2001:db8:a::1; DST=2001:db8:b::1; RT="ip -6"; fi
 # Routes follow the policies (bounded wait for the route task).
 for _ in $(seq 50); do
-    A ip route show table 220 2>/dev/null | grep -q "dev ipsec0" && B ip route show table 220 2>/dev/null | grep -q "dev ipsec0" && break
+    A $RT route show table 220 2>/dev/null | grep -q "dev ipsec0" && B $RT route show table 220 2>/dev/null | grep -q "dev ipsec0" && break
     sleep 0.1
 done
-A ip route show table 220 | grep -q "dev ipsec0" || fail "no route in table 220"
+A $RT route show table 220 | grep -q "dev ipsec0" || fail "no route in table 220"
 
 CAP="$W/wire.pcap"
 if [ "$SCEN" != bench ] && command -v tshark >/dev/null; then
@@ -170,7 +180,7 @@ RECV=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$W/ping.log")
 head -c 1000000 /dev/urandom >"$W/blob"
 ip netns exec "$NSB" timeout 20 python3 - "$DST" "$W/recv" >/dev/null 2>&1 <<'EOF' &
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], 5001)); s.listen(1); s.settimeout(15)
 c, _ = s.accept(); c.settimeout(15)
 with open(sys.argv[2], "wb") as f:
@@ -184,7 +194,7 @@ PIDS+=($SRV)
 sleep 0.5
 A timeout 20 python3 - "$SRC" "$DST" "$W/blob" <<'EOF' || fail "TCP client"
 import socket, sys
-s = socket.socket(); s.settimeout(15); s.bind((sys.argv[1], 0)); s.connect((sys.argv[2], 5001))
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET); s.settimeout(15); s.bind((sys.argv[1], 0)); s.connect((sys.argv[2], 5001))
 s.sendall(open(sys.argv[3], "rb").read()); s.close()
 EOF
 wait "$SRV"
@@ -208,7 +218,7 @@ if [ -n "${TSHARK:-}" ]; then
     for _ in $(seq 50); do kill -0 "$TSHARK" 2>/dev/null || break; sleep 0.1; done
     if [ "$SCEN" = udp ]; then WANT="udp.port==4500"; else WANT="esp"; fi
     n_esp=$(tshark -r "$CAP" -Y "$WANT" 2>/dev/null | wc -l)
-    n_clear=$(tshark -r "$CAP" -Y "icmp.type==8 || icmp.type==0 || tcp.port==5001" 2>/dev/null | wc -l)
+    n_clear=$(tshark -r "$CAP" -Y "icmp.type==8 || icmp.type==0 || icmpv6.type==128 || icmpv6.type==129 || tcp.port==5001" 2>/dev/null | wc -l)
     echo "wire: $n_esp protected, $n_clear cleartext inner packets"
     [ "$n_esp" -ge 20 ] || fail "expected ESP on the wire, saw $n_esp"
     [ "$n_clear" -eq 0 ] || fail "inner traffic visible on the wire"
