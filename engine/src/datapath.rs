@@ -401,6 +401,18 @@ impl DpState {
     }
 }
 
+/// Traffic that must arrive protected (see [`Kernel::in_guards`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Guard {
+    pub src: (IpAddr, u8),
+    pub dst: (IpAddr, u8),
+    /// 255 = any.
+    pub proto: u8,
+    /// 0 = any.
+    pub sport: u16,
+    pub dport: u16,
+}
+
 /// What the IP header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpInfo {
@@ -692,6 +704,35 @@ impl Kernel {
                     crate::spd::mask_addr(p.sel.dst, p.sel.dst_prefix),
                     p.sel.dst_prefix,
                 )
+            })
+            .collect()
+    }
+
+    /// Selectors of inbound (`in`/`fwd`) `ipsec` policies with a `require` or
+    /// `unique` request: cleartext matching them must not reach the host. The
+    /// I/O layer turns them into firewall rules (the engine never sees
+    /// cleartext that does not come through it).
+    pub fn in_guards(&self) -> std::collections::BTreeSet<Guard> {
+        self.spd()
+            .dump()
+            .into_iter()
+            .filter(|p| {
+                p.dir != Dir::Out
+                    && p.action == IPSEC_POLICY_IPSEC
+                    && p.requests.iter().any(|r| r.level >= IPSEC_LEVEL_REQUIRE)
+            })
+            .map(|p| Guard {
+                src: (
+                    crate::spd::mask_addr(p.sel.src, p.sel.src_prefix),
+                    p.sel.src_prefix,
+                ),
+                dst: (
+                    crate::spd::mask_addr(p.sel.dst, p.sel.dst_prefix),
+                    p.sel.dst_prefix,
+                ),
+                proto: p.sel.proto,
+                sport: p.sel.sport,
+                dport: p.sel.dport,
             })
             .collect()
     }

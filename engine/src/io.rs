@@ -226,7 +226,7 @@ impl Engine {
             }
         };
         info!(path = %config.socket_path.display(), "PF_KEY socket listening");
-        let (routes_tx, routes_rx) = watch::channel(std::collections::BTreeSet::new());
+        let (routes_tx, routes_rx) = watch::channel(HostState::default());
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::channel(DATA_QUEUE);
         let cmd_tx = Chans {
@@ -522,7 +522,7 @@ struct Core {
     /// PF_KEY messages produced by the packet path.
     pending: Vec<Output>,
     encap: Option<Arc<dyn UdpEncapTx>>,
-    routes: Option<watch::Sender<std::collections::BTreeSet<(std::net::IpAddr, u8)>>>,
+    routes: Option<watch::Sender<HostState>>,
     routes_gen: Option<u64>,
 }
 
@@ -633,7 +633,7 @@ impl Core {
         let g = self.kernel.spd_generation();
         if self.routes_gen != Some(g) {
             self.routes_gen = Some(g);
-            tx.send_replace(self.kernel.out_routes());
+            tx.send_replace((self.kernel.out_routes(), self.kernel.in_guards()));
         }
     }
 
@@ -695,12 +695,20 @@ async fn pending_forever() -> usize {
     std::future::pending().await
 }
 
+/// What the route task keeps in sync: routes into the TUN device and the
+/// inbound guards (firewall).
+type HostState = (
+    std::collections::BTreeSet<(std::net::IpAddr, u8)>,
+    std::collections::BTreeSet<crate::datapath::Guard>,
+);
+
 async fn route_task(
     dp: DataplaneConfig,
-    mut want: watch::Receiver<std::collections::BTreeSet<(std::net::IpAddr, u8)>>,
+    mut want: watch::Receiver<HostState>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut have = std::collections::BTreeSet::new();
+    let mut have: HostState = Default::default();
+    let mut nft_ok = true;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -710,7 +718,24 @@ async fn route_task(
                 }
                 let w = want.borrow_and_update().clone();
                 let (cfg, h, w2) = (dp.clone(), have.clone(), w.clone());
-                let _ = tokio::task::spawn_blocking(move || crate::netio::sync_routes(&cfg, &h, &w2)).await;
+                let guards_changed = h.1 != w2.1;
+                let res = tokio::task::spawn_blocking(move || {
+                    crate::netio::sync_routes(&cfg, &h.0, &w2.0);
+                    if guards_changed {
+                        crate::netio::run_nft(&crate::netio::nft_script(&cfg.tun_name, &w2.1))
+                    } else {
+                        Ok(())
+                    }
+                })
+                .await;
+                match res {
+                    Ok(Err(e)) if nft_ok => {
+                        warn!("inbound `require` not enforced for cleartext: {e}");
+                        nft_ok = false;
+                    }
+                    Ok(Ok(())) if guards_changed => nft_ok = true,
+                    _ => {}
+                }
                 have = w;
             }
         }
@@ -723,7 +748,7 @@ async fn core_task(
     mut data: mpsc::Receiver<Cmd>,
     mut stop: watch::Receiver<bool>,
     net: Option<Net>,
-    routes: Option<watch::Sender<std::collections::BTreeSet<(std::net::IpAddr, u8)>>>,
+    routes: Option<watch::Sender<HostState>>,
 ) {
     let mut core = Core {
         kernel,

@@ -20,6 +20,15 @@
 //!   physical interface; use `rp_filter` 0 or 2 (loose) there.
 //!
 //! Routes are changed by running `ip` (iproute2), off the packet path.
+//!
+//! # Inbound cleartext
+//!
+//! Cleartext never passes through the engine, so `require` on an inbound
+//! policy is enforced by the host firewall: an nftables table `inet racoon_rs`
+//! (hooks input and forward) drops packets matching such a policy's selector
+//! unless they come from the TUN device, are ESP/AH/IPComp, or are IKE
+//! (UDP 500/4500). Its counters (`nft list table inet racoon_rs`) count those
+//! drops. Without `nft` a warning is logged and nothing is enforced.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -331,6 +340,7 @@ impl Net {
             let _ = run_ip(&[fam, "rule", "del", "pref", &config.rule_pref.to_string()]);
             let _ = run_ip(&[fam, "route", "flush", "table", &config.table.to_string()]);
         }
+        let _ = run_nft(&nft_script(&config.tun_name, &Default::default()));
     }
 }
 
@@ -398,6 +408,71 @@ pub fn sync_routes(
         ]) {
             warn!("{e}");
         }
+    }
+}
+
+/// The nftables script for the inbound guards (replaces the whole table).
+pub fn nft_script(
+    tun: &str,
+    guards: &std::collections::BTreeSet<crate::datapath::Guard>,
+) -> String {
+    use std::fmt::Write;
+    let mut rules = String::new();
+    for g in guards {
+        let fam = if g.src.0.is_ipv4() { "ip" } else { "ip6" };
+        let _ = write!(
+            rules,
+            "    {fam} saddr {}/{} {fam} daddr {}/{}",
+            g.src.0, g.src.1, g.dst.0, g.dst.1
+        );
+        if g.proto != 255 {
+            let _ = write!(rules, " meta l4proto {}", g.proto);
+            if matches!(g.proto, 6 | 17 | 132) {
+                if g.sport != 0 {
+                    let _ = write!(rules, " th sport {}", g.sport);
+                }
+                if g.dport != 0 {
+                    let _ = write!(rules, " th dport {}", g.dport);
+                }
+            }
+        }
+        rules.push_str(" counter drop\n");
+    }
+    let mut out = String::from("table inet racoon_rs {}\ndelete table inet racoon_rs\n");
+    if guards.is_empty() {
+        return out;
+    }
+    out.push_str("table inet racoon_rs {\n");
+    for (chain, prio) in [("input", -10), ("forward", -10)] {
+        let _ = write!(
+            out,
+            "  chain {chain} {{\n    type filter hook {chain} priority {prio}; policy accept;\n    iifname \"{tun}\" accept\n    meta l4proto {{ 50, 51, 108 }} accept\n    udp dport {{ 500, 4500 }} accept\n    udp sport {{ 500, 4500 }} accept\n{rules}  }}\n"
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// Loads an nftables script (`nft -f -`); blocking.
+pub fn run_nft(script: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 
@@ -502,4 +577,41 @@ pub(crate) fn recv6(fd: &OwnedFd, buf: &mut [u8], proto: u8) -> io::Result<usize
     hdr[8..24].copy_from_slice(&src);
     hdr[24..40].copy_from_slice(&dst);
     Ok(40 + n.min(0xffff))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datapath::Guard;
+
+    #[test]
+    fn nft_script_drops_guarded_cleartext_only() {
+        let mut g = std::collections::BTreeSet::new();
+        assert_eq!(
+            nft_script("ipsec0", &g),
+            "table inet racoon_rs {}\ndelete table inet racoon_rs\n"
+        );
+        g.insert(Guard {
+            src: ("198.51.100.128".parse().unwrap(), 25),
+            dst: ("198.51.100.0".parse().unwrap(), 25),
+            proto: 6,
+            sport: 0,
+            dport: 22,
+        });
+        g.insert(Guard {
+            src: ("2001:db8:b::".parse().unwrap(), 64),
+            dst: ("2001:db8:a::".parse().unwrap(), 64),
+            proto: 255,
+            sport: 0,
+            dport: 0,
+        });
+        let s = nft_script("ipsec0", &g);
+        assert!(s.contains("ip saddr 198.51.100.128/25 ip daddr 198.51.100.0/25 meta l4proto 6 th dport 22 counter drop"), "{s}");
+        assert!(
+            s.contains("ip6 saddr 2001:db8:b::/64 ip6 daddr 2001:db8:a::/64 counter drop"),
+            "{s}"
+        );
+        assert!(s.contains("iifname \"ipsec0\" accept"));
+        assert_eq!(s.matches("counter drop").count(), 4, "input and forward");
+    }
 }

@@ -223,4 +223,15 @@ if [ -n "${TSHARK:-}" ]; then
     [ "$n_esp" -ge 20 ] || fail "expected ESP on the wire, saw $n_esp"
     [ "$n_clear" -eq 0 ] || fail "inner traffic visible on the wire"
 fi
+if [ "$SCEN" = tunnel ]; then
+    # Cleartext between the protected subnets (B's socket marked so it skips
+    # B's tunnel route) must not reach A: the `require` guard drops it.
+    A nft list table inet racoon_rs >/dev/null 2>&1 || fail "no inbound guard table"
+    B ip route add 198.51.100.0/25 via 192.0.2.1
+    B ping -c 3 -i 0.2 -W 1 -m 677 -I 198.51.100.129 198.51.100.1 >"$W/clear.log" 2>&1 \
+        && fail "cleartext ping answered: $(cat "$W/clear.log")"
+    n=$(A nft list table inet racoon_rs | grep -o 'packets [0-9]*' | awk '{s+=$2} END {print s+0}')
+    [ "$n" -ge 3 ] || fail "guard counted $n cleartext drops"
+    echo "cleartext to a require policy dropped by the guard: $n packets"
+fi
 echo "OK $SCEN"
