@@ -647,3 +647,73 @@ fn hostile_inbound_never_panics() {
     }
     assert!(b.k.stats().total_drops() > 0);
 }
+
+#[test]
+fn ah_tunnel_and_v6_inside_v4() {
+    let ah = SaSpec {
+        satype: SaType::AH,
+        enc: 0,
+        ekey: &[],
+        auth: 7,
+        akey: &[5; 64],
+        ..esp(0x9001)
+    };
+    let (mut a, mut b) = tunnel_pair(ah, SaSpec { spi: 0x9002, ..ah }, &[51]);
+    let pkt = v4_packet("198.51.100.1", "198.51.100.129", 1, &echo());
+    let (wire, got) = carry(&mut a, &mut b, &pkt);
+    assert_eq!(parse_ip(&wire).unwrap().proto, 51);
+    assert_eq!(got.unwrap(), pkt);
+    // A flipped bit anywhere in the AH-protected packet (but the TTL) fails the ICV.
+    let (wire2, _) = {
+        let mut buf = PacketBuf::new();
+        buf.load(&pkt);
+        match a.k.outbound(t0(), &mut buf, &mut Vec::new()) {
+            Verdict::Raw { packet, .. } => (buf.get(packet).to_vec(), ()),
+            v => panic!("{v:?}"),
+        }
+    };
+    let mut bad = wire2.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(deliver(&mut b, &bad), Err(DropReason::BadIcv));
+    let mut ttl = wire2;
+    ttl[8] = 3;
+    assert!(deliver(&mut b, &ttl).is_ok(), "TTL is mutable");
+
+    // IPv6 subnets through an IPv4 ESP tunnel.
+    let (mut a, mut b) = (Host::new(), Host::new());
+    for h in [&mut a, &mut b] {
+        assert_eq!(
+            h.add_sa(
+                A,
+                B,
+                SaSpec {
+                    mode: 2,
+                    ..esp(0xa001)
+                }
+            ),
+            0
+        );
+    }
+    let r = [(50u16, 2u8, Some((A, B)))];
+    a.add_policy(
+        2,
+        ("2001:db8:a::", 64),
+        ("2001:db8:b::", 64),
+        PolicyType::IPSEC,
+        &r,
+    );
+    b.add_policy(
+        1,
+        ("2001:db8:a::", 64),
+        ("2001:db8:b::", 64),
+        PolicyType::IPSEC,
+        &r,
+    );
+    let pkt = v6_packet("2001:db8:a::1", "2001:db8:b::1", 58, &echo());
+    let (wire, got) = carry(&mut a, &mut b, &pkt);
+    let outer = parse_ip(&wire).unwrap();
+    assert!(!outer.v6);
+    assert_eq!(outer.proto, 50);
+    assert_eq!(got.unwrap(), pkt);
+}

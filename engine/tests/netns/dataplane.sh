@@ -233,5 +233,14 @@ if [ "$SCEN" = tunnel ]; then
     n=$(A nft list table inet racoon_rs | grep -o 'packets [0-9]*' | awk '{s+=$2} END {print s+0}')
     [ "$n" -ge 3 ] || fail "guard counted $n cleartext drops"
     echo "cleartext to a require policy dropped by the guard: $n packets"
+    # Routes and guards go away with the policies.
+    echo "spdflush;" | PFKEY_SOCKET="$W/a.sock" A "$SETKEY" -c >/dev/null 2>&1
+    for _ in $(seq 50); do
+        A ip route show table 220 2>/dev/null | grep -q "dev ipsec0" || break
+        sleep 0.1
+    done
+    A ip route show table 220 2>/dev/null | grep -q "dev ipsec0" && fail "route left after spdflush"
+    A nft list table inet racoon_rs >/dev/null 2>&1 && fail "guard left after spdflush"
+    echo "routes and guards removed with the policies"
 fi
 echo "OK $SCEN"
