@@ -761,8 +761,9 @@ async fn core_task(
         routes_gen: None,
     };
     let mut rot = 0usize;
-    // Timers are checked on a fixed tick: `handle_timeout` scans the SAD, so a
-    // tick bounds that cost no matter how many messages arrive.
+    // Timers are checked on a fixed tick (SA lifetimes come from a deadline
+    // heap; the tick also publishes route changes and bounds the work done
+    // per message burst).
     let mut tick = tokio::time::interval(TIMER_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -4,7 +4,8 @@
 //! data plane's inbound lookup is O(1). Larval SAs (from GETSPI) live in the same
 //! table, which is what makes a freshly allocated SPI unique per `(dst, proto)`.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -32,7 +33,7 @@ const SPI_LINEAR_PROBE_MAX: u32 = 1 << 16;
 pub const LARVAL_LIFETIME: Duration = Duration::from_secs(30);
 
 /// `(SPI, dst, satype)`: how the data plane and PF_KEY find an SA.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SaKey {
     pub spi: u32,
     pub dst: IpAddr,
@@ -281,11 +282,18 @@ impl SecAssoc {
 }
 
 /// The SAD.
+///
+/// Time-based lifetimes sit in a min-heap of `(deadline, key)` so the timer
+/// does not scan the table: entries are pushed when an SA is inserted,
+/// replaced, first used or marked dying, and checked against the SA when
+/// they come due (an entry for a removed SA, or one whose deadline moved, is
+/// dropped or pushed again). The heap is rebuilt when stale entries pile up.
 #[derive(Debug)]
 pub struct Sad {
     map: HashMap<SaKey, SecAssoc>,
     next_serial: u64,
     max_entries: usize,
+    deadlines: BinaryHeap<Reverse<(Instant, SaKey)>>,
 }
 
 impl Default for Sad {
@@ -301,6 +309,20 @@ impl Sad {
             map: HashMap::new(),
             next_serial: 0,
             max_entries,
+            deadlines: BinaryHeap::new(),
+        }
+    }
+
+    fn schedule(&mut self, key: &SaKey) {
+        if let Some(d) = self.map.get(key).and_then(SecAssoc::next_deadline) {
+            self.deadlines.push(Reverse((d, *key)));
+        }
+        if self.deadlines.len() > 2 * self.map.len() + 1024 {
+            self.deadlines = self
+                .map
+                .iter()
+                .filter_map(|(k, sa)| sa.next_deadline().map(|d| Reverse((d, *k))))
+                .collect();
         }
     }
 
@@ -333,6 +355,7 @@ impl Sad {
         sa.serial = self.next_serial;
         self.next_serial += 1;
         self.map.insert(key, sa);
+        self.schedule(&key);
         Ok(())
     }
 
@@ -343,6 +366,7 @@ impl Sad {
             Some(old) => {
                 sa.serial = old.serial;
                 *old = sa;
+                self.schedule(&key);
                 Ok(())
             }
             None => Err(Errno::ESRCH),
@@ -437,22 +461,47 @@ impl Sad {
         packets: u32,
     ) -> Result<Option<ExpireKind>, Errno> {
         let sa = self.map.get_mut(key).ok_or(Errno::ESRCH)?;
-        if sa.first_use.is_none() {
+        let first = sa.first_use.is_none();
+        if first {
             sa.first_use = Some(now.mono);
             sa.current.usetime = now.wall;
         }
         sa.current.bytes = sa.current.bytes.saturating_add(bytes);
         sa.current.allocations = sa.current.allocations.saturating_add(packets);
-        Ok(sa.check_expiry(now.mono))
+        let r = sa.check_expiry(now.mono);
+        if first {
+            self.schedule(key);
+        }
+        Ok(r)
     }
 
-    /// Every SA with a limit reached at `now`, newest first.
-    pub fn due(&self, now: Instant) -> Vec<(SaKey, ExpireKind)> {
-        let mut v: Vec<(u64, SaKey, ExpireKind)> = self
-            .map
-            .values()
-            .filter_map(|sa| sa.check_expiry(now).map(|k| (sa.serial, sa.key(), k)))
-            .collect();
+    /// Every SA with a time limit reached at `now`, oldest first (byte and
+    /// packet limits are reported by [`Sad::account`]).
+    pub fn due(&mut self, now: Instant) -> Vec<(SaKey, ExpireKind)> {
+        let mut v: Vec<(u64, SaKey, ExpireKind)> = Vec::new();
+        let mut seen: HashSet<SaKey> = HashSet::new();
+        let mut again: Vec<SaKey> = Vec::new();
+        while let Some(Reverse((t, key))) = self.deadlines.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(sa) = self.map.get(&key) else {
+                continue;
+            };
+            if !seen.insert(key) {
+                continue;
+            }
+            if let Some(kind) = sa.check_expiry(now) {
+                v.push((sa.serial, key, kind));
+            }
+            // Reported SAs stay scheduled until the caller removes them or
+            // marks them dying (as a scan would report them again).
+            again.push(key);
+        }
+        for k in again {
+            self.schedule(&k);
+        }
         v.sort_by_key(|x| x.0);
         v.into_iter().map(|(_, k, e)| (k, e)).collect()
     }
@@ -462,12 +511,14 @@ impl Sad {
         if let Some(sa) = self.map.get_mut(key) {
             sa.soft_fired = true;
             sa.state = SaState::Dying;
+            self.schedule(key);
         }
     }
 
-    /// The earliest time-based deadline over all SAs.
+    /// The earliest time-based deadline over all SAs (may be early when the
+    /// SA behind it changed; [`Sad::due`] then finds nothing and reschedules).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.map.values().filter_map(SecAssoc::next_deadline).min()
+        self.deadlines.peek().map(|Reverse((t, _))| *t)
     }
 }
 
@@ -664,5 +715,74 @@ mod tests {
         let k = Key::new(128, vec![0xaa; 16]);
         let s = format!("{k:?}");
         assert!(!s.contains("aa") && !s.contains("170"), "{s}");
+    }
+
+    #[test]
+    fn deadline_heap_matches_a_full_scan() {
+        use rand::Rng;
+        let mut rng = StdRng::seed_from_u64(11);
+        let t0 = now();
+        let mut sad = Sad::default();
+        let mut t = t0;
+        for round in 0..400u32 {
+            // Mutations: insert, replace with new lifetimes, use, remove.
+            let spi = 0x100 + rng.gen_range(0..40u32);
+            let mut s = sa(spi, "10.0.0.9");
+            let lt = |r: &mut StdRng| Lifetime {
+                addtime: r.gen_range(0..6),
+                usetime: r.gen_range(0..6),
+                ..Lifetime::default()
+            };
+            s.hard = rng.gen_bool(0.7).then(|| lt(&mut rng));
+            s.soft = rng.gen_bool(0.7).then(|| lt(&mut rng));
+            if rng.gen_bool(0.1) {
+                s.state = SaState::Larval;
+            }
+            let mut s = s;
+            s.added = t.mono;
+            let k = s.key();
+            match rng.gen_range(0..4) {
+                0 => {
+                    let _ = sad.insert(s);
+                }
+                1 => {
+                    let _ = sad.replace(s);
+                }
+                2 => {
+                    let _ = sad.account(t, &k, 10, 1);
+                }
+                _ => {
+                    sad.remove(&k);
+                }
+            }
+            if round % 3 == 0 {
+                t = t.plus_secs(1);
+            }
+            let mut want: Vec<(u64, SaKey, ExpireKind)> = sad
+                .map
+                .values()
+                .filter_map(|sa| sa.check_expiry(t.mono).map(|e| (sa.serial, sa.key(), e)))
+                .collect();
+            want.sort_by_key(|x| x.0);
+            let want: Vec<(SaKey, ExpireKind)> = want.into_iter().map(|(_, k, e)| (k, e)).collect();
+            // Byte/packet limits are not in these SAs, so the heap must find exactly these.
+            let got = sad.due(t.mono);
+            assert_eq!(got, want, "round {round}");
+            for (k, e) in got {
+                match e {
+                    ExpireKind::Soft => sad.mark_soft(&k),
+                    ExpireKind::Hard => {
+                        sad.remove(&k);
+                    }
+                }
+            }
+            if let Some(d) = sad.next_deadline() {
+                let earliest = sad.map.values().filter_map(SecAssoc::next_deadline).min();
+                assert!(
+                    earliest.map_or(true, |e| d <= e),
+                    "heap top after the true earliest"
+                );
+            }
+        }
     }
 }
