@@ -682,6 +682,18 @@ impl Kernel {
         &self.dp.stats
     }
 
+    /// Sets the last outbound sequence number of an ESP/AH SA (tests, and
+    /// taking over an SA mid-stream). Returns whether the SA was found.
+    pub fn set_seq_out(&mut self, key: &SaKey, seq: u64) -> bool {
+        match self.sad.get_mut(key).and_then(|sa| sa.xf.as_mut()) {
+            Some(Xform::Esp(e)) => {
+                e.set_seq_out(seq);
+                true
+            }
+            Some(Xform::Ah(_)) | Some(Xform::Comp(_)) | None => false,
+        }
+    }
+
     /// Counts a drop decided by the I/O layer.
     pub fn count_drop(&mut self, r: DropReason) {
         self.dp.stats.drop(r);

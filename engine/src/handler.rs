@@ -1041,6 +1041,12 @@ impl Kernel {
                 msg.push(e);
             }
         }
+        // racoon tells hard from soft by which lifetime extension is present:
+        // a hard expiry without a configured hard lifetime (sequence numbers
+        // used up) still carries one, as Linux's always-present limits do.
+        if kind == ExpireKind::Hard && !msg.has(pfkey::ExtType::LIFETIME_HARD) {
+            msg.push(Extension::LifetimeHard(pfkey::Lifetime::default()));
+        }
         if let Some(Extension::Sa(s)) = msg.exts.first_mut() {
             s.state = match kind {
                 ExpireKind::Soft => PState::DYING,

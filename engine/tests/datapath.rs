@@ -717,3 +717,43 @@ fn ah_tunnel_and_v6_inside_v4() {
     assert_eq!(outer.proto, 50);
     assert_eq!(got.unwrap(), pkt);
 }
+
+#[test]
+fn sequence_numbers_never_wrap_silently() {
+    let (mut a, _) = tunnel_pair(esp(0xb001), esp(0xb002), &[50]);
+    let key = engine::sad::SaKey {
+        spi: 0xb001,
+        dst: ip(B),
+        satype: 3,
+    };
+    assert!(a.k.set_seq_out(&key, u64::from(u32::MAX) - 1));
+    let pkt = v4_packet("198.51.100.1", "198.51.100.129", 1, &echo());
+    let mut buf = PacketBuf::new();
+    buf.load(&pkt);
+    let mut out = Vec::new();
+    assert!(matches!(
+        a.k.outbound(t0(), &mut buf, &mut out),
+        Verdict::Raw { .. }
+    ));
+    buf.load(&pkt);
+    assert_eq!(
+        a.k.outbound(t0(), &mut buf, &mut out),
+        Verdict::Drop(DropReason::SeqExhausted)
+    );
+    assert!(
+        out.iter()
+            .any(|o| o.msg.header.msg_type == MsgType::EXPIRE && o.msg.lifetime_hard().is_some()),
+        "{out:?}"
+    );
+    assert!(a.k.sad().get(&key).is_none(), "the exhausted SA is gone");
+    // Next packet: no SA, so an ACQUIRE.
+    buf.load(&pkt);
+    let mut out = Vec::new();
+    assert_eq!(
+        a.k.outbound(t0(), &mut buf, &mut out),
+        Verdict::Drop(DropReason::NoSa)
+    );
+    assert!(out
+        .iter()
+        .any(|o| o.msg.header.msg_type == MsgType::ACQUIRE));
+}
