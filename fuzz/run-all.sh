@@ -15,6 +15,7 @@ tdir=$PWD/target/fuzz
 results=()
 failed=0
 for fz in */fuzz; do
+    [ -f "$fz/Cargo.toml" ] || continue # e.g. target/fuzz, the build dir
     crate=${fz%/fuzz}
     for t in "$fz"/fuzz_targets/*.rs; do
         name=$(basename "$t" .rs)
@@ -34,7 +35,8 @@ for fz in */fuzz; do
         else
             res="CRASH (exit $rc)"
             failed=1
-            tail -30 "$log"
+            grep -E -m5 "panicked at|ERROR: |SUMMARY" "$log"
+            tail -20 "$log"
         fi
         results+=("$(printf '%-28s %12s  %s' "$crate/$name" "${runs:-?}" "$res")")
         rm -rf "$scratch" "$log"

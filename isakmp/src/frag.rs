@@ -160,6 +160,13 @@ pub fn split(
     exchange: ExchangeType,
 ) -> Result<Vec<Vec<u8>>, FragError> {
     let h = Header::decode(msg).map_err(|_| FragError::Malformed("message to split"))?;
+    // A fragment is never fragmented again: the reassembler refuses nested
+    // fragments, so splitting one would produce something nobody accepts.
+    if h.next_payload == PayloadType::FRAGMENT {
+        return Err(FragError::Malformed(
+            "message to split is itself a fragment",
+        ));
+    }
     let chunk = max_len.saturating_sub(HEADER_LEN + FRAG_PAYLOAD_HEADER_LEN);
     if chunk == 0 {
         return Err(FragError::MtuTooSmall(max_len));
@@ -435,6 +442,23 @@ pub fn fuzz_reassemble(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `fuzz/run-all.sh` (pki/fuzz isakmp_frag): splitting a message
+    /// whose first payload is already a fragment produced fragments that the
+    /// reassembler (rightly) refuses.
+    #[test]
+    fn nested_fragment_is_not_split() {
+        let data: Vec<u8> = vec![
+            0, 44, 1, 1, 1, 1, 1, 35, 1, 1, 0, 2, 40, 2, 2, 22, 132, 16, 2, 0, 0, 0, 0, 63, 0, 0,
+            0, 44, 0, 0, 0, 16, 0, 1, 18, 20, 21, 24, 1, 1, 247, 158, 157, 156,
+        ];
+        assert!(Header::decode(&data).is_ok());
+        assert!(matches!(
+            split(&data, 100, 7, ExchangeType(2)),
+            Err(FragError::Malformed(_))
+        ));
+        fuzz_reassemble(&data);
+    }
 
     fn message(len: usize) -> Vec<u8> {
         let h = Header {

@@ -507,3 +507,12 @@ fn many_peer_certificates_are_bounded() {
     peer.insert(0, cert("inter.crt"));
     store().verify(&cert("end.crt"), &peer, NOW).unwrap();
 }
+
+/// Found by fuzz/run-all.sh (pki/fuzz parse): an attribute OID with an arc
+/// beyond u32 made const-oid overflow; it is now a parse error.
+#[test]
+fn dn_with_huge_oid_arc_is_an_error() {
+    let r = pki::dn_from_str("C=XZ, 2.5.4.77777777777777777777777=x");
+    assert!(r.is_err(), "{r:?}");
+    assert!(pki::dn_from_str("C=XZ, 2.5.4.3=x").is_ok());
+}
