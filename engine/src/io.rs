@@ -519,6 +519,8 @@ struct Core {
     rng: StdRng,
     /// The packet buffer (one per worker; the core is the only worker).
     pkt: PacketBuf,
+    /// TUN reads with offload: header + super-packet, segmented into `pkt`.
+    gso: Vec<u8>,
     /// PF_KEY messages produced by the packet path.
     pending: Vec<Output>,
     encap: Option<Arc<dyn UdpEncapTx>>,
@@ -600,6 +602,10 @@ impl Core {
         let Some((fd, src)) = net.readers.get(i) else {
             return;
         };
+        if *src == Source::Tun && net.vnet {
+            self.drain_gso(net, fd);
+            return;
+        }
         for _ in 0..BATCH {
             let space = self.pkt.read_space();
             match fd.try_io(tokio::io::Interest::READABLE, |inner| match src {
@@ -622,6 +628,48 @@ impl Core {
                     debug!("data plane read: {e}");
                     break;
                 }
+            }
+        }
+        self.flush_pending();
+    }
+
+    /// TUN reads with a `virtio_net_hdr`: each read may be a TCP super-packet,
+    /// cut into wire-sized packets before the packet path sees them.
+    fn drain_gso(&mut self, net: &Net, fd: &tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
+        use crate::datapath::{gso_segment, VNET_HDR_LEN};
+        if self.gso.is_empty() {
+            self.gso = vec![0u8; VNET_HDR_LEN + crate::datapath::MAX_PACKET];
+        }
+        for _ in 0..BATCH {
+            let buf = &mut self.gso[..];
+            let n = match fd.try_io(tokio::io::Interest::READABLE, |inner| {
+                crate::netio::recv(inner, buf)
+            }) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    debug!("data plane read: {e}");
+                    break;
+                }
+            };
+            if n < VNET_HDR_LEN {
+                self.kernel.count_drop(DropReason::Malformed);
+                continue;
+            }
+            let now = now();
+            let mut i = 0;
+            loop {
+                let (hdr, pkt) = self.gso[..n].split_at(VNET_HDR_LEN);
+                let Some(len) = gso_segment(hdr, pkt, i, self.pkt.read_space()) else {
+                    if i == 0 {
+                        self.kernel.count_drop(DropReason::Malformed);
+                    }
+                    break;
+                };
+                self.pkt.set_len(len);
+                let v = self.kernel.outbound(now, &mut self.pkt, &mut self.pending);
+                self.emit(Some(net), v);
+                i += 1;
             }
         }
         self.flush_pending();
@@ -755,6 +803,7 @@ async fn core_task(
         sinks: HashMap::new(),
         rng: StdRng::from_entropy(),
         pkt: PacketBuf::new(),
+        gso: Vec::new(),
         pending: Vec::new(),
         encap: None,
         routes,

@@ -59,6 +59,10 @@ pub struct DataplaneConfig {
     /// Packets the kernel queues for the engine on the TUN device before it
     /// drops (TCP bursts overrun the default 500 while a batch is encrypted).
     pub txqueuelen: u32,
+    /// Let the kernel hand over TCP super-packets (TSO) and leave checksums
+    /// to us (`IFF_VNET_HDR` + `TUNSETOFFLOAD`); the engine segments them.
+    /// Falls back to plain packets when the kernel refuses.
+    pub offload: bool,
 }
 
 impl DataplaneConfig {
@@ -71,6 +75,7 @@ impl DataplaneConfig {
             fwmark: DEFAULT_FWMARK,
             manage_routes: true,
             txqueuelen: 8192,
+            offload: true,
         }
     }
 }
@@ -115,8 +120,9 @@ pub fn set_mark(fd: RawFd, mark: u32) -> io::Result<()> {
     setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_MARK, mark as libc::c_int)
 }
 
-/// Opens `/dev/net/tun` as a TUN device without packet information.
-pub fn open_tun(name: &str) -> io::Result<OwnedFd> {
+/// Opens `/dev/net/tun` as a TUN device without packet information; with
+/// `offload`, with a `virtio_net_hdr` per packet and TSO/checksum offload on.
+pub fn open_tun(name: &str, offload: bool) -> io::Result<OwnedFd> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -140,12 +146,18 @@ pub fn open_tun(name: &str) -> io::Result<OwnedFd> {
     }
     let mut req = IfReq {
         name: [0; 16],
-        flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+        flags: (libc::IFF_TUN | libc::IFF_NO_PI | if offload { libc::IFF_VNET_HDR } else { 0 })
+            as libc::c_short,
         _pad: [0; 22],
     };
     req.name[..name.len()].copy_from_slice(name.as_bytes());
     // SAFETY: `req` is a properly sized `struct ifreq` for TUNSETIFF.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) })?;
+    if offload {
+        let f = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+        // SAFETY: TUNSETOFFLOAD takes the flags by value.
+        cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, f as libc::c_ulong) })?;
+    }
     Ok(fd)
 }
 
@@ -198,6 +210,8 @@ pub enum Source {
 /// The data plane's descriptors.
 pub struct Net {
     pub(crate) readers: Vec<(AsyncFd<OwnedFd>, Source)>,
+    /// The TUN device carries a `virtio_net_hdr` per packet.
+    pub(crate) vnet: bool,
     tun: RawFd,
     send4: OwnedFd,
     send6: Option<OwnedFd>,
@@ -214,7 +228,14 @@ impl Net {
     /// Creates the TUN device and the raw sockets, brings the device up and
     /// installs the routing rule. Needs CAP_NET_ADMIN and CAP_NET_RAW.
     pub fn open(config: &DataplaneConfig) -> io::Result<Net> {
-        let tun = open_tun(&config.tun_name)?;
+        let (tun, vnet) = match open_tun(&config.tun_name, config.offload) {
+            Ok(t) => (t, config.offload),
+            Err(e) if config.offload => {
+                warn!("TUN offload unavailable ({e}); plain packets");
+                (open_tun(&config.tun_name, false)?, false)
+            }
+            Err(e) => return Err(e),
+        };
         let tun_raw = tun.as_raw_fd();
         let send4 = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW)?;
         set_mark(send4.as_raw_fd(), config.fwmark)?;
@@ -251,6 +272,7 @@ impl Net {
         }
         let net = Net {
             readers,
+            vnet,
             tun: tun_raw,
             send4,
             send6,
@@ -297,6 +319,23 @@ impl Net {
 
     /// Writes a packet to the TUN device (dropped when its queue is full).
     pub fn write_tun(&self, pkt: &[u8]) -> io::Result<()> {
+        if self.vnet {
+            // A zero header: no GSO, checksums complete.
+            let hdr = [0u8; crate::datapath::VNET_HDR_LEN];
+            let iov = [
+                libc::iovec {
+                    iov_base: hdr.as_ptr() as *mut libc::c_void,
+                    iov_len: hdr.len(),
+                },
+                libc::iovec {
+                    iov_base: pkt.as_ptr() as *mut libc::c_void,
+                    iov_len: pkt.len(),
+                },
+            ];
+            // SAFETY: both iovecs point to live buffers of their lengths.
+            return cvt(unsafe { libc::writev(self.tun, iov.as_ptr(), 2) as libc::c_int })
+                .map(|_| ());
+        }
         // SAFETY: pkt is a valid buffer of pkt.len() bytes.
         cvt(unsafe { libc::write(self.tun, pkt.as_ptr().cast(), pkt.len()) as libc::c_int })
             .map(|_| ())
