@@ -1527,3 +1527,269 @@ mod gso_tests {
         assert_eq!(gso_segment(&vnet(VNET_GSO_NONE, 0), &p, 1, &mut out), None);
     }
 }
+
+/// Coalesces consecutive in-order TCP segments of one flow (as decrypted
+/// inbound) into one super-packet for a TUN device with `IFF_VNET_HDR`, the
+/// way the kernel's GRO would: one trip through the host's TCP stack instead
+/// of one per segment. Owns one buffer, allocated once.
+pub struct Gro {
+    buf: Vec<u8>,
+    /// Bytes of packet after the header (0: nothing pending).
+    len: usize,
+    segs: usize,
+    flow: (IpAddr, IpAddr, u16, u16),
+    hl: usize,
+    tcp_hl: usize,
+    mss: usize,
+    next_seq: u32,
+    closed: bool,
+}
+
+impl Default for Gro {
+    fn default() -> Self {
+        Gro::new()
+    }
+}
+
+impl fmt::Debug for Gro {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Gro({} segments)", self.segs)
+    }
+}
+
+/// What [`Gro::push`] did with a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroPush {
+    /// Taken (pending in the buffer).
+    Held,
+    /// Not taken: flush the pending frame first ([`Gro::take`]), then push again.
+    FlushFirst,
+    /// Not coalescible: write it as it is (after flushing what is pending).
+    Pass,
+}
+
+impl Gro {
+    pub fn new() -> Gro {
+        Gro {
+            buf: vec![0u8; VNET_HDR_LEN + MAX_PACKET],
+            len: 0,
+            segs: 0,
+            flow: (IpAddr::from([0u8; 4]), IpAddr::from([0u8; 4]), 0, 0),
+            hl: 0,
+            tcp_hl: 0,
+            mss: 0,
+            next_seq: 0,
+            closed: false,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Offers one complete IP packet.
+    pub fn push(&mut self, pkt: &[u8]) -> GroPush {
+        let Some(ip) = parse_ip(pkt) else {
+            return GroPush::Pass;
+        };
+        let hl = ip.hl;
+        let ok_ip = ip.proto == 6
+            && ip.total == pkt.len()
+            && (ip.v6 || (hl == 20 && u16::from_be_bytes([pkt[6], pkt[7]]) & 0x3fff == 0));
+        if !ok_ip || pkt.len() < hl + 20 {
+            return if self.is_empty() {
+                GroPush::Pass
+            } else {
+                GroPush::FlushFirst
+            };
+        }
+        let t = &pkt[hl..];
+        let tcp_hl = usize::from(t[12] >> 4) * 4;
+        let flags = t[13];
+        let payload = pkt.len().saturating_sub(hl + tcp_hl);
+        // Only ACK (and PSH) segments with data.
+        if tcp_hl < 20
+            || hl + tcp_hl > pkt.len()
+            || flags & !0x18 != 0
+            || flags & 0x10 == 0
+            || payload == 0
+        {
+            return if self.is_empty() {
+                GroPush::Pass
+            } else {
+                GroPush::FlushFirst
+            };
+        }
+        let flow = (
+            ip.src,
+            ip.dst,
+            u16::from_be_bytes([t[0], t[1]]),
+            u16::from_be_bytes([t[2], t[3]]),
+        );
+        let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+        if self.is_empty() {
+            self.buf[VNET_HDR_LEN..VNET_HDR_LEN + pkt.len()].copy_from_slice(pkt);
+            self.len = pkt.len();
+            self.segs = 1;
+            self.flow = flow;
+            self.hl = hl;
+            self.tcp_hl = tcp_hl;
+            self.mss = payload;
+            self.next_seq = seq.wrapping_add(payload as u32);
+            self.closed = flags & 0x08 != 0;
+            return GroPush::Held;
+        }
+        let head = &self.buf[VNET_HDR_LEN..VNET_HDR_LEN + self.hl + self.tcp_hl];
+        let same_hdr = head[..hl.min(head.len())].len() == hl
+            && hl == self.hl
+            && tcp_hl == self.tcp_hl
+            // TOS/TTL (v4) or traffic class/hop limit (v6) and TCP ack, window, options.
+            && (if ip.v6 { head[..4] == pkt[..4] && head[7] == pkt[7] } else { head[1] == pkt[1] && head[8] == pkt[8] })
+            && head[hl + 8..hl + 12] == t[8..12]
+            && head[hl + 14..hl + 16] == t[14..16]
+            && head[hl + 20..hl + tcp_hl] == t[20..tcp_hl];
+        if self.closed
+            || flow != self.flow
+            || seq != self.next_seq
+            || !same_hdr
+            || payload > self.mss
+            || self.len + payload > MAX_PACKET
+        {
+            return GroPush::FlushFirst;
+        }
+        let at = VNET_HDR_LEN + self.len;
+        self.buf[at..at + payload].copy_from_slice(&pkt[hl + tcp_hl..]);
+        self.len += payload;
+        self.segs += 1;
+        self.next_seq = seq.wrapping_add(payload as u32);
+        if payload < self.mss || flags & 0x08 != 0 {
+            self.closed = true;
+            let f = VNET_HDR_LEN + self.hl + 13;
+            self.buf[f] |= flags & 0x08;
+        }
+        GroPush::Held
+    }
+
+    /// The pending frame with its `virtio_net_hdr` (to write to the TUN
+    /// device), and the number of segments in it; empties the state.
+    pub fn take(&mut self) -> Option<(&[u8], usize)> {
+        if self.len == 0 {
+            return None;
+        }
+        let (len, segs) = (self.len, self.segs);
+        self.len = 0;
+        self.segs = 0;
+        let (hl, l4) = (self.hl, self.hl);
+        let v6 = self.buf[VNET_HDR_LEN] >> 4 == 6;
+        let frame = &mut self.buf[..VNET_HDR_LEN + len];
+        let (vnet, pkt) = frame.split_at_mut(VNET_HDR_LEN);
+        vnet.fill(0);
+        if segs > 1 {
+            if v6 {
+                pkt[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+            } else {
+                pkt[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                ipv4_checksum(&mut pkt[..hl]);
+            }
+            // Partial checksum: the pseudo-header sum, completed by the kernel.
+            let l4len = (len - l4) as u32;
+            let mut sum = if v6 {
+                csum_add(0, &pkt[8..40])
+            } else {
+                csum_add(0, &pkt[12..20])
+            };
+            sum = csum_add(sum, &[0, 6]);
+            sum = csum_add(sum, &l4len.to_be_bytes());
+            pkt[l4 + 16..l4 + 18].copy_from_slice(&(sum as u16).to_be_bytes());
+            vnet[0] = VNET_F_NEEDS_CSUM;
+            vnet[1] = if v6 { VNET_GSO_TCPV6 } else { VNET_GSO_TCPV4 };
+            vnet[2..4].copy_from_slice(&((hl + self.tcp_hl) as u16).to_le_bytes());
+            vnet[4..6].copy_from_slice(&(self.mss as u16).to_le_bytes());
+            vnet[6..8].copy_from_slice(&(l4 as u16).to_le_bytes());
+            vnet[8..10].copy_from_slice(&16u16.to_le_bytes());
+        }
+        Some((&self.buf[..VNET_HDR_LEN + len], segs))
+    }
+}
+
+#[cfg(test)]
+mod gro_tests {
+    use super::*;
+
+    fn seg(seq: u32, payload: usize, flags: u8) -> Vec<u8> {
+        let total = 40 + payload;
+        let mut p = vec![0u8; total];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p[8] = 64;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[198, 51, 100, 129]);
+        p[16..20].copy_from_slice(&[198, 51, 100, 1]);
+        ipv4_checksum(&mut p[..20]);
+        p[20..22].copy_from_slice(&5201u16.to_be_bytes());
+        p[22..24].copy_from_slice(&40000u16.to_be_bytes());
+        p[24..28].copy_from_slice(&seq.to_be_bytes());
+        p[28..32].copy_from_slice(&77u32.to_be_bytes());
+        p[32] = 5 << 4;
+        p[33] = flags;
+        p[34..36].copy_from_slice(&500u16.to_be_bytes());
+        for (i, b) in p[40..].iter_mut().enumerate() {
+            *b = (seq as usize + i) as u8;
+        }
+        let ck = l4_checksum(&p, false, 20, 6);
+        p[36..38].copy_from_slice(&ck.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn coalesces_in_order_segments_and_segments_back() {
+        let mut g = Gro::new();
+        let segs = [
+            seg(1000, 1360, 0x10),
+            seg(2360, 1360, 0x10),
+            seg(3720, 500, 0x18),
+        ];
+        for s in &segs {
+            assert_eq!(g.push(s), GroPush::Held);
+        }
+        // Closed after a short segment.
+        assert_eq!(g.push(&seg(4220, 1360, 0x10)), GroPush::FlushFirst);
+        let (frame, n) = g.take().unwrap();
+        assert_eq!(n, 3);
+        let frame = frame.to_vec();
+        assert!(g.is_empty());
+        // The kernel would segment it exactly like our TSO path does.
+        let mut out = vec![0u8; 2048];
+        let (vnet, pkt) = frame.split_at(VNET_HDR_LEN);
+        for (i, s) in segs.iter().enumerate() {
+            let n = gso_segment(vnet, pkt, i, &mut out).unwrap();
+            let mut got = out[..n].to_vec();
+            // IP ids are not restored (they were all 0 here anyway).
+            got[4..6].copy_from_slice(&s[4..6]);
+            ipv4_checksum(&mut got[..20]);
+            assert_eq!(&got, s, "segment {i}");
+        }
+        assert_eq!(gso_segment(vnet, pkt, 3, &mut out), None);
+    }
+
+    #[test]
+    fn other_flows_and_gaps_are_not_merged() {
+        let mut g = Gro::new();
+        assert_eq!(g.push(&seg(1000, 100, 0x10)), GroPush::Held);
+        assert_eq!(g.push(&seg(5000, 100, 0x10)), GroPush::FlushFirst, "gap");
+        let mut other = seg(1100, 100, 0x10);
+        other[22] ^= 1;
+        assert_eq!(g.push(&other), GroPush::FlushFirst, "other flow");
+        assert_eq!(g.push(&seg(1100, 100, 0x11)), GroPush::FlushFirst, "FIN");
+        let (frame, n) = g.take().unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(
+            &frame[..VNET_HDR_LEN],
+            &[0; VNET_HDR_LEN],
+            "single segment: plain"
+        );
+        assert_eq!(g.push(&[0x45, 0]), GroPush::Pass);
+        assert_eq!(g.push(&seg(1, 0, 0x10)), GroPush::Pass, "pure ACK");
+        assert!(g.take().is_none());
+    }
+}

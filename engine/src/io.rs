@@ -521,6 +521,8 @@ struct Core {
     pkt: PacketBuf,
     /// TUN reads with offload: header + super-packet, segmented into `pkt`.
     gso: Vec<u8>,
+    /// TUN writes with offload: inbound TCP segments coalesced per batch.
+    gro: Option<crate::datapath::Gro>,
     /// PF_KEY messages produced by the packet path.
     pending: Vec<Output>,
     encap: Option<Arc<dyn UdpEncapTx>>,
@@ -572,6 +574,30 @@ impl Core {
                 None => Err(std::io::ErrorKind::NotConnected.into()),
             },
             Verdict::ToTun(r) => match net {
+                Some(n) if n.vnet => {
+                    use crate::datapath::{Gro, GroPush};
+                    let g = self.gro.get_or_insert_with(Gro::new);
+                    let pkt = self.pkt.get(r);
+                    let mut res = Ok(());
+                    loop {
+                        match g.push(pkt) {
+                            GroPush::Held => break,
+                            GroPush::FlushFirst => {
+                                if let Some((frame, _)) = g.take() {
+                                    res = res.and(n.write_tun_frame(frame));
+                                }
+                            }
+                            GroPush::Pass => {
+                                if let Some((frame, _)) = g.take() {
+                                    res = res.and(n.write_tun_frame(frame));
+                                }
+                                res = res.and(n.write_tun(pkt));
+                                break;
+                            }
+                        }
+                    }
+                    res
+                }
                 Some(n) => n.write_tun(self.pkt.get(r)),
                 None => Err(std::io::ErrorKind::NotConnected.into()),
             },
@@ -587,6 +613,18 @@ impl Core {
         if let Err(e) = r {
             debug!("data plane I/O: {e}");
             self.kernel.count_drop(DropReason::Io);
+        }
+    }
+
+    /// Writes the coalesced inbound frame, if any (end of a batch).
+    fn flush_gro(&mut self, net: Option<&Net>) {
+        if let (Some(g), Some(n)) = (self.gro.as_mut(), net) {
+            if let Some((frame, _)) = g.take() {
+                if let Err(e) = n.write_tun_frame(frame) {
+                    debug!("data plane I/O: {e}");
+                    self.kernel.count_drop(DropReason::Io);
+                }
+            }
         }
     }
 
@@ -630,6 +668,7 @@ impl Core {
                 }
             }
         }
+        self.flush_gro(Some(net));
         self.flush_pending();
     }
 
@@ -694,6 +733,7 @@ impl Core {
                     self.kernel
                         .inbound_udp(now(), &mut self.pkt, local, remote, &mut self.pending);
                 self.emit(net, v);
+                self.flush_gro(net);
                 self.flush_pending();
             }
             Cmd::Connect(id, sink) => {
@@ -804,6 +844,7 @@ async fn core_task(
         rng: StdRng::from_entropy(),
         pkt: PacketBuf::new(),
         gso: Vec::new(),
+        gro: None,
         pending: Vec::new(),
         encap: None,
         routes,

@@ -341,6 +341,13 @@ impl Net {
             .map(|_| ())
     }
 
+    /// Writes a frame that already starts with its `virtio_net_hdr`.
+    pub fn write_tun_frame(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: frame is a valid buffer of frame.len() bytes.
+        cvt(unsafe { libc::write(self.tun, frame.as_ptr().cast(), frame.len()) as libc::c_int })
+            .map(|_| ())
+    }
+
     /// Sends a complete IP packet.
     pub fn send_raw(&self, pkt: &[u8], dst: IpAddr) -> io::Result<()> {
         let fd = match dst {
