@@ -1,6 +1,7 @@
 //! End to end through real sockets: two network namespaces joined by veth,
 //! `ipsecd --tun` + `setkey -f` with manual keys on each side; ping and a TCP
-//! transfer through a tunnel-mode SA pair (IPv4 and IPv6), a transport-mode pair and an
+//! transfer through a tunnel-mode SA pair (IPv4 and IPv6), a transport-mode pair, a
+//! transport-mode IPComp+ESP+AH bundle and an
 //! ESP-in-UDP pair; tshark on the veth sees only ESP / ESP-in-UDP; wrong keys
 //! are dropped and counted. The work is done by `tests/netns/dataplane.sh`.
 //!
@@ -83,7 +84,14 @@ fn esp_through_tun_between_namespaces() {
     if Command::new("ip").arg("-V").output().is_err() {
         panic!("iproute2 `ip` is required");
     }
-    for scenario in ["tunnel", "tunnel6", "transport", "udp", "wrongkey"] {
+    for scenario in [
+        "tunnel",
+        "tunnel6",
+        "transport",
+        "bundle",
+        "udp",
+        "wrongkey",
+    ] {
         run(scenario);
     }
 }

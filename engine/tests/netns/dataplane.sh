@@ -4,7 +4,8 @@
 # ipsecd --tun + setkey -f with manual keys on each side.
 #
 # usage: dataplane.sh IPSECD SETKEY WORKDIR SCENARIO
-#   SCENARIO: tunnel | tunnel6 | transport | udp | wrongkey | bench
+#   SCENARIO: tunnel | tunnel6 | transport | bundle | udp | wrongkey | bench
+#   (bundle: transport-mode ipcomp + esp + ah between the hosts)
 # Exit 0 on success; prints "FAIL: ..." and exits 1 otherwise.
 # Everything it creates (namespaces, processes by PID) is removed on every exit
 # path; every wait is bounded. No traffic leaves the namespaces.
@@ -84,7 +85,7 @@ if [ "$SCEN" = wrongkey ]; then KB1=0x9999999999999999999999999999999999999999; 
 conf() {
     local side=$1 ka=$2 proto=esp mode=tunnel out in sel_ab sel_ba
     [ "$SCEN" = udp ] && proto="esp-udp"
-    if [ "$SCEN" = transport ]; then
+    if [ "$SCEN" = transport ] || [ "$SCEN" = bundle ]; then
         mode=transport
         sel_ab="192.0.2.1 192.0.2.2"
         sel_ba="192.0.2.2 192.0.2.1"
@@ -99,6 +100,10 @@ conf() {
     if [ "$side" = a ]; then out="-P out"; in="-P in"; else out="-P in"; in="-P out"; fi
     local pa="" pb=""
     if [ "$SCEN" = udp ]; then pa="[4500]"; pb="[4500]"; fi
+    if [ "$SCEN" = bundle ]; then
+        req_ab="ipcomp/transport//use esp/transport//require ah/transport//require"
+        req_ba="$req_ab"
+    fi
     cat <<EOF
 flush;
 spdflush;
@@ -107,13 +112,21 @@ add $HB$pb $HA$pa $proto 0x1002 -m $mode -r 64 -E aes-cbc $KE2 -A hmac-sha1 $KA2
 spdadd $sel_ab any $out ipsec $req_ab;
 spdadd $sel_ba any $in ipsec $req_ba;
 EOF
+    if [ "$SCEN" = bundle ]; then
+        cat <<EOF
+add $HA $HB ah 0x2001 -m transport -A hmac-sha256 0x$(printf '11%.0s' $(seq 32));
+add $HB $HA ah 0x2002 -m transport -A hmac-sha256 0x$(printf '22%.0s' $(seq 32));
+add $HA $HB ipcomp 0x3001 -m transport -C deflate;
+add $HB $HA ipcomp 0x3002 -m transport -C deflate;
+EOF
+    fi
 }
 conf a "$KA1" >"$W/a.conf"
 conf b "$KB1" >"$W/b.conf"
 PFKEY_SOCKET="$W/a.sock" A "$SETKEY" -f "$W/a.conf" >"$W/setkey-a.log" 2>&1 || fail "setkey a"
 PFKEY_SOCKET="$W/b.sock" B "$SETKEY" -f "$W/b.conf" >"$W/setkey-b.log" 2>&1 || fail "setkey b"
 
-if [ "$SCEN" = transport ]; then SRC=192.0.2.1; DST=192.0.2.2; else SRC=198.51.100.1; DST=198.51.100.129; fi
+if [ "$SCEN" = transport ] || [ "$SCEN" = bundle ]; then SRC=192.0.2.1; DST=192.0.2.2; else SRC=198.51.100.1; DST=198.51.100.129; fi
 RT="ip -4"
 if [ "$SCEN" = tunnel6 ]; then SRC=2001:db8:a::1; DST=2001:db8:b::1; RT="ip -6"; fi
 # Routes follow the policies (bounded wait for the route task).
@@ -172,7 +185,10 @@ if [ "$SCEN" = wrongkey ]; then
     exit 0
 fi
 
-A ping -c 6 -i 0.2 -W 2 -I "$SRC" "$DST" >"$W/ping.log" 2>&1
+PINGOPT=()
+# Large compressible pings exercise IPComp in the bundle.
+[ "$SCEN" = bundle ] && PINGOPT=(-s 1200 -p ff)
+A ping -c 6 -i 0.2 -W 2 "${PINGOPT[@]}" -I "$SRC" "$DST" >"$W/ping.log" 2>&1
 RECV=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$W/ping.log")
 [ "${RECV:-0}" -ge 4 ] || fail "ping through the SA: $(cat "$W/ping.log")"
 
@@ -216,7 +232,7 @@ if [ -n "${TSHARK:-}" ]; then
     sleep 1
     kill -INT "$TSHARK" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$TSHARK" 2>/dev/null || break; sleep 0.1; done
-    if [ "$SCEN" = udp ]; then WANT="udp.port==4500"; else WANT="esp"; fi
+    if [ "$SCEN" = udp ]; then WANT="udp.port==4500"; elif [ "$SCEN" = bundle ]; then WANT="ah && esp"; else WANT="esp"; fi
     n_esp=$(tshark -r "$CAP" -Y "$WANT" 2>/dev/null | wc -l)
     n_clear=$(tshark -r "$CAP" -Y "icmp.type==8 || icmp.type==0 || icmpv6.type==128 || icmpv6.type==129 || tcp.port==5001" 2>/dev/null | wc -l)
     echo "wire: $n_esp protected, $n_clear cleartext inner packets"
