@@ -3,7 +3,8 @@
 //! transfer through a tunnel-mode SA pair (IPv4 and IPv6), a transport-mode pair, a
 //! transport-mode IPComp+ESP+AH bundle and an
 //! ESP-in-UDP pair; tshark on the veth sees only ESP / ESP-in-UDP; wrong keys
-//! are dropped and counted. The work is done by `tests/netns/dataplane.sh`.
+//! are dropped and counted; a policy without SAs sends one ACQUIRE to a
+//! `setkey -x` listener. The work is done by `tests/netns/dataplane.sh`.
 //!
 //! Needs root (skipped with a message otherwise; fails under `CI=true`) and
 //! the `setkey` binary (`cargo build -p setkey-rs`).
@@ -91,6 +92,7 @@ fn esp_through_tun_between_namespaces() {
         "bundle",
         "udp",
         "wrongkey",
+        "acquire",
     ] {
         run(scenario);
     }

@@ -4,7 +4,7 @@
 # ipsecd --tun + setkey -f with manual keys on each side.
 #
 # usage: dataplane.sh IPSECD SETKEY WORKDIR SCENARIO
-#   SCENARIO: tunnel | tunnel6 | transport | bundle | udp | wrongkey | bench
+#   SCENARIO: tunnel | tunnel6 | transport | bundle | udp | wrongkey | acquire | bench
 #   (bundle: transport-mode ipcomp + esp + ah between the hosts)
 # Exit 0 on success; prints "FAIL: ..." and exits 1 otherwise.
 # Everything it creates (namespaces, processes by PID) is removed on every exit
@@ -40,6 +40,16 @@ fail() {
 }
 A() { ip netns exec "$NSA" "$@"; }
 B() { ip netns exec "$NSB" "$@"; }
+stats() { # $1 pid, $2 log: SIGUSR1 to ipsecd, print its last stats line
+    local pid=$1 log=$2
+    kill -USR1 "$pid"
+    for _ in $(seq 30); do
+        grep -q "stats:" "$log" && break
+        sleep 0.1
+    done
+    sleep 0.3
+    grep "stats:" "$log" | tail -n 1
+}
 
 ip netns add "$NSA" || fail "netns add"
 ip netns add "$NSB" || fail "netns add"
@@ -121,6 +131,27 @@ add $HB $HA ipcomp 0x3002 -m transport -C deflate;
 EOF
     fi
 }
+if [ "$SCEN" = acquire ]; then
+    # Policies only: the first packet must produce one ACQUIRE to a listener.
+    cat >"$W/a.conf" <<EOF
+spdadd $NA $NB any -P out ipsec esp/tunnel/$HA-$HB/require;
+EOF
+    PFKEY_SOCKET="$W/a.sock" A "$SETKEY" -f "$W/a.conf" >"$W/setkey-a.log" 2>&1 || fail "setkey a"
+    PFKEY_SOCKET="$W/a.sock" ip netns exec "$NSA" timeout 20 "$SETKEY" -x >"$W/monitor.log" 2>&1 &
+    PIDS+=($!)
+    sleep 0.5
+    A ping -c 5 -i 0.2 -W 1 -I 198.51.100.1 198.51.100.129 >"$W/ping.log" 2>&1 && fail "ping without SA"
+    sleep 0.5
+    line=$(stats "${PIDS[0]}" "$W/a.log")
+    echo "A $line"
+    n=$(grep -c "sadb_msg{ version=2 type=6 " "$W/monitor.log")  # SADB_ACQUIRE
+    [ "$n" -eq 1 ] || fail "expected one ACQUIRE, saw $n: $(cat "$W/monitor.log")"
+    echo "$line" | grep -q "acquires=1 " || fail "acquire counter: $line"
+    nosa=$(echo "$line" | sed -n 's/.*drop_no_sa=\([0-9]*\).*/\1/p')
+    [ "${nosa:-0}" -ge 5 ] || fail "no_sa drops: $line"
+    echo "OK acquire: one ACQUIRE for $nosa dropped packets"
+    exit 0
+fi
 conf a "$KA1" >"$W/a.conf"
 conf b "$KB1" >"$W/b.conf"
 PFKEY_SOCKET="$W/a.sock" A "$SETKEY" -f "$W/a.conf" >"$W/setkey-a.log" 2>&1 || fail "setkey a"
@@ -145,16 +176,6 @@ if [ "$SCEN" != bench ] && command -v tshark >/dev/null; then
     sleep 0.5
 fi
 
-stats() { # $1 side pidfile-less: signal ipsecd, return its last stats line
-    local pid=$1 log=$2
-    kill -USR1 "$pid"
-    for _ in $(seq 30); do
-        grep -q "stats:" "$log" && break
-        sleep 0.1
-    done
-    sleep 0.3
-    grep "stats:" "$log" | tail -n 1
-}
 
 if [ "$SCEN" = bench ]; then
     ip netns exec "$NSB" iperf3 -s -1 -B "$DST" >"$W/iperf-s.log" 2>&1 &
