@@ -861,10 +861,14 @@ impl Kernel {
         let mut udp: Option<(SocketAddr, SocketAddr)> = None;
         let mut outer_dst = ip.dst;
         let mut used_any = false;
-        for key in keys.iter().flatten() {
+        for (key, req) in keys.iter().zip(&reqs) {
+            let (Some(key), Some(req)) = (key, req) else {
+                continue;
+            };
             let id = self.dp.ip_id;
             self.dp.ip_id = id.wrapping_add(1);
-            let r = self.apply_out(buf, key, id);
+            // The request decides the mode (an SA of mode "any" serves both).
+            let r = self.apply_out(buf, key, id, req.mode == 2);
             match r {
                 Ok(Some(u)) => udp = Some(u),
                 Ok(None) => udp = None,
@@ -909,11 +913,12 @@ impl Kernel {
         buf: &mut PacketBuf,
         key: &SaKey,
         ip_id: u16,
+        tunnel: bool,
     ) -> Result<Option<(SocketAddr, SocketAddr)>, DropReason> {
         let sa = self.sad.get_mut(key).ok_or(DropReason::NoSa)?;
         let (src, dst) = (sa.src.ip(), sa.dst.ip());
         let natt = sa.natt.filter(|n| n.encap_type != 0);
-        if sa.mode == 2 {
+        if tunnel {
             wrap_outer(&mut buf.data, &mut buf.start, buf.end, src, dst, ip_id)?;
         }
         let ip = parse_ip(buf.packet()).ok_or(DropReason::Malformed)?;

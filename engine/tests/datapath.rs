@@ -757,3 +757,36 @@ fn sequence_numbers_never_wrap_silently() {
         .iter()
         .any(|o| o.msg.header.msg_type == MsgType::ACQUIRE));
 }
+
+#[test]
+fn sa_of_mode_any_serves_a_tunnel_request() {
+    let (mut a, mut b) = (Host::new(), Host::new());
+    for h in [&mut a, &mut b] {
+        // mode 0 ("any", setkey's default without -m)
+        assert_eq!(h.add_sa(A, B, esp(0xc001)), 0);
+    }
+    let r = [(50u16, 2u8, Some((A, B)))];
+    a.add_policy(
+        2,
+        ("198.51.100.0", 25),
+        ("198.51.100.128", 25),
+        PolicyType::IPSEC,
+        &r,
+    );
+    b.add_policy(
+        1,
+        ("198.51.100.0", 25),
+        ("198.51.100.128", 25),
+        PolicyType::IPSEC,
+        &r,
+    );
+    let pkt = v4_packet("198.51.100.1", "198.51.100.129", 1, &echo());
+    let (wire, got) = carry(&mut a, &mut b, &pkt);
+    let outer = parse_ip(&wire).unwrap();
+    assert_eq!(
+        (outer.src, outer.dst),
+        (ip(A), ip(B)),
+        "wrapped in the tunnel header"
+    );
+    assert_eq!(got.unwrap(), pkt);
+}
