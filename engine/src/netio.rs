@@ -416,44 +416,58 @@ pub fn run_ip(args: &[&str]) -> io::Result<()> {
     }
 }
 
-/// Brings the routes in `table` to `want` (from `have`): blocking, run off the core.
+/// Brings the routes in `table` to `want` (from `have`): blocking, run off
+/// the core. One `ip -force -batch -` per family, so thousands of policies
+/// cost two process starts, not thousands.
 pub fn sync_routes(
     config: &DataplaneConfig,
     have: &std::collections::BTreeSet<(IpAddr, u8)>,
     want: &std::collections::BTreeSet<(IpAddr, u8)>,
 ) {
-    let table = config.table.to_string();
-    for (a, p) in have.difference(want) {
-        let fam = if a.is_ipv4() { "-4" } else { "-6" };
-        let dst = format!("{a}/{p}");
-        if let Err(e) = run_ip(&[
-            fam,
-            "route",
-            "del",
-            &dst,
-            "dev",
-            &config.tun_name,
-            "table",
-            &table,
-        ]) {
+    use std::fmt::Write as _;
+    let (mut v4, mut v6) = (String::new(), String::new());
+    let ops = have
+        .difference(want)
+        .map(|r| ("del", r))
+        .chain(want.difference(have).map(|r| ("replace", r)));
+    for (op, (a, p)) in ops {
+        let script = if a.is_ipv4() { &mut v4 } else { &mut v6 };
+        let _ = writeln!(
+            script,
+            "route {op} {a}/{p} dev {} table {}",
+            config.tun_name, config.table
+        );
+    }
+    for (fam, script) in [("-4", v4), ("-6", v6)] {
+        if script.is_empty() {
+            continue;
+        }
+        if let Err(e) = run_ip_batch(fam, &script) {
             warn!("{e}");
         }
     }
-    for (a, p) in want.difference(have) {
-        let fam = if a.is_ipv4() { "-4" } else { "-6" };
-        let dst = format!("{a}/{p}");
-        if let Err(e) = run_ip(&[
-            fam,
-            "route",
-            "replace",
-            &dst,
-            "dev",
-            &config.tun_name,
-            "table",
-            &table,
-        ]) {
-            warn!("{e}");
-        }
+}
+
+fn run_ip_batch(fam: &str, script: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args([fam, "-force", "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    debug!("ip {fam} -batch: {} commands", script.lines().count());
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {fam} -batch: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 
