@@ -1286,12 +1286,42 @@ pub fn fuzz_kernel(side_a: bool) -> Kernel {
 
 /// The fuzzing entry point (also replayed over the seed corpus by the tests):
 /// the first byte picks the path (0 inbound raw, 1 inbound ESP-in-UDP,
-/// otherwise outbound), the rest is the packet, fed to a side-B kernel from
-/// [`fuzz_kernel`] twice (the second time it is a replay). Must never panic.
+/// 3 TUN offload segmentation of a `virtio_net_hdr` + packet, 4 coalescing
+/// of packets split at 0xA5A5 markers, otherwise outbound), the rest is the
+/// packet, fed to a side-B kernel from [`fuzz_kernel`] twice (the second
+/// time it is a replay). Must never panic.
 pub fn fuzz_entry(data: &[u8]) {
     let Some((&sel, pkt)) = data.split_first() else {
         return;
     };
+    if sel == 3 {
+        let mut out = vec![0u8; 4096];
+        if pkt.len() >= VNET_HDR_LEN {
+            let (h, p) = pkt.split_at(VNET_HDR_LEN);
+            let mut i = 0;
+            while let Some(n) = gso_segment(h, p, i, &mut out) {
+                assert!(n <= out.len());
+                i += 1;
+                assert!(i <= MAX_PACKET, "bounded");
+            }
+        }
+        return;
+    }
+    if sel == 4 {
+        let mut g = Gro::new();
+        for part in pkt.split(|b| *b == 0xa5) {
+            loop {
+                match g.push(part) {
+                    GroPush::FlushFirst => {
+                        assert!(g.take().is_some());
+                    }
+                    GroPush::Held | GroPush::Pass => break,
+                }
+            }
+        }
+        let _ = g.take();
+        return;
+    }
     let mut k = fuzz_kernel(false);
     let now = Now::new(std::time::Instant::now(), 1_700_000_000);
     let mut buf = PacketBuf::new();

@@ -70,6 +70,24 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         [&[2u8][..], &v4([192, 0, 2, 2], [192, 0, 2, 1], 6, &text)].concat(),
     ));
     seeds.push(("short", vec![0, 0x45, 0]));
+    // A TSO super-packet (3000 bytes of TCP payload, MSS 1360) behind its vnet header.
+    let mut tcp = v4([198, 51, 100, 1], [198, 51, 100, 129], 6, &[0u8; 3020]);
+    tcp[20 + 12] = 5 << 4;
+    tcp[20 + 13] = 0x18;
+    let mut vnet = vec![1u8, 1, 40, 0];
+    vnet.extend_from_slice(&1360u16.to_le_bytes());
+    vnet.extend_from_slice(&20u16.to_le_bytes());
+    vnet.extend_from_slice(&16u16.to_le_bytes());
+    seeds.push(("tso", [&[3u8][..], &vnet, &tcp].concat()));
+    // Two in-order segments for the coalescer (split at 0xA5).
+    let seg = |seq: u32| {
+        let mut p = v4([198, 51, 100, 129], [198, 51, 100, 1], 6, &[1u8; 120]);
+        p[24..28].copy_from_slice(&seq.to_be_bytes());
+        p[32] = 5 << 4;
+        p[33] = 0x10;
+        p
+    };
+    seeds.push(("gro", [&[4u8][..], &seg(1), &[0xa5], &seg(101)].concat()));
     seeds
 }
 
@@ -104,7 +122,7 @@ fn corpus_replays_without_panic() {
         fuzz_entry(&data);
         n += 1;
     }
-    assert!(n >= 6, "corpus has {n} files");
+    assert!(n >= 8, "corpus has {n} files");
     for (_, data) in seeds() {
         fuzz_entry(&data);
     }
