@@ -1310,13 +1310,8 @@ pub fn fuzz_entry(data: &[u8]) {
     if sel == 4 {
         let mut g = Gro::new();
         for part in pkt.split(|b| *b == 0xa5) {
-            loop {
-                match g.push(part) {
-                    GroPush::FlushFirst => {
-                        assert!(g.take().is_some());
-                    }
-                    GroPush::Held | GroPush::Pass => break,
-                }
+            while g.push(part) == GroPush::FlushFirst {
+                assert!(g.take().is_some());
             }
         }
         let _ = g.take();
