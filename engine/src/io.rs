@@ -8,6 +8,15 @@
 //! Each socket client has a reader task and a writer task with a bounded
 //! queue: a client that does not read loses messages (as a full kernel socket
 //! buffer does) but never blocks the engine.
+//!
+//! With [`Config::dataplane`] the same task also carries traffic: it waits on
+//! the TUN device and the raw ESP/AH/IPComp sockets ([`crate::netio`]), reads
+//! up to [`BATCH`] packets per wakeup into its one [`PacketBuf`], runs
+//! [`Kernel::outbound`] / [`Kernel::inbound`] and sends the result; PF_KEY
+//! messages the packet path produces (ACQUIRE, EXPIRE) are delivered like any
+//! other. ESP-in-UDP comes in through [`EngineHandle::udp_encap_input`] and
+//! leaves through the registered [`UdpEncapTx`]. A separate task keeps the
+//! routes and the inbound guard in step with the SPD.
 
 use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
