@@ -11,7 +11,7 @@
 //!
 //! With [`Config::dataplane`] the same task also carries traffic: it waits on
 //! the TUN device and the raw ESP/AH/IPComp sockets ([`crate::netio`]), reads
-//! up to [`BATCH`] packets per wakeup into its one [`PacketBuf`], runs
+//! up to 64 packets per wakeup into its one [`PacketBuf`], runs
 //! [`Kernel::outbound`] / [`Kernel::inbound`] and sends the result; PF_KEY
 //! messages the packet path produces (ACQUIRE, EXPIRE) are delivered like any
 //! other. ESP-in-UDP comes in through [`EngineHandle::udp_encap_input`] and
