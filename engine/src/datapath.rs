@@ -411,6 +411,8 @@ pub struct Guard {
     /// 0 = any.
     pub sport: u16,
     pub dport: u16,
+    /// A `discard` policy: dropped whatever the path (else: unless protected).
+    pub discard: bool,
 }
 
 /// What the IP header says.
@@ -721,7 +723,8 @@ impl Kernel {
     }
 
     /// Selectors of inbound (`in`/`fwd`) `ipsec` policies with a `require` or
-    /// `unique` request: cleartext matching them must not reach the host. The
+    /// `unique` request (cleartext matching them must not reach the host) and
+    /// of inbound `discard` policies (nothing matching them may). The
     /// I/O layer turns them into firewall rules (the engine never sees
     /// cleartext that does not come through it).
     pub fn in_guards(&self) -> std::collections::BTreeSet<Guard> {
@@ -730,8 +733,9 @@ impl Kernel {
             .into_iter()
             .filter(|p| {
                 p.dir != Dir::Out
-                    && p.action == IPSEC_POLICY_IPSEC
-                    && p.requests.iter().any(|r| r.level >= IPSEC_LEVEL_REQUIRE)
+                    && (p.action == IPSEC_POLICY_DISCARD
+                        || (p.action == IPSEC_POLICY_IPSEC
+                            && p.requests.iter().any(|r| r.level >= IPSEC_LEVEL_REQUIRE)))
             })
             .map(|p| Guard {
                 src: (
@@ -745,6 +749,7 @@ impl Kernel {
                 proto: p.sel.proto,
                 sport: p.sel.sport,
                 dport: p.sel.dport,
+                discard: p.action == IPSEC_POLICY_DISCARD,
             })
             .collect()
     }

@@ -477,27 +477,28 @@ pub fn nft_script(
     guards: &std::collections::BTreeSet<crate::datapath::Guard>,
 ) -> String {
     use std::fmt::Write;
-    let mut rules = String::new();
-    for g in guards {
+    let rule = |g: &crate::datapath::Guard| {
         let fam = if g.src.0.is_ipv4() { "ip" } else { "ip6" };
-        let _ = write!(
-            rules,
+        let mut r = format!(
             "    {fam} saddr {}/{} {fam} daddr {}/{}",
             g.src.0, g.src.1, g.dst.0, g.dst.1
         );
         if g.proto != 255 {
-            let _ = write!(rules, " meta l4proto {}", g.proto);
+            let _ = write!(r, " meta l4proto {}", g.proto);
             if matches!(g.proto, 6 | 17 | 132) {
                 if g.sport != 0 {
-                    let _ = write!(rules, " th sport {}", g.sport);
+                    let _ = write!(r, " th sport {}", g.sport);
                 }
                 if g.dport != 0 {
-                    let _ = write!(rules, " th dport {}", g.dport);
+                    let _ = write!(r, " th dport {}", g.dport);
                 }
             }
         }
-        rules.push_str(" counter drop\n");
-    }
+        r.push_str(" counter drop\n");
+        r
+    };
+    let discard: String = guards.iter().filter(|g| g.discard).map(rule).collect();
+    let require: String = guards.iter().filter(|g| !g.discard).map(rule).collect();
     let mut out = String::from("table inet racoon_rs {}\ndelete table inet racoon_rs\n");
     if guards.is_empty() {
         return out;
@@ -506,7 +507,7 @@ pub fn nft_script(
     for (chain, prio) in [("input", -10), ("forward", -10)] {
         let _ = write!(
             out,
-            "  chain {chain} {{\n    type filter hook {chain} priority {prio}; policy accept;\n    iifname \"{tun}\" accept\n    meta l4proto {{ 50, 51, 108 }} accept\n    udp dport {{ 500, 4500 }} accept\n    udp sport {{ 500, 4500 }} accept\n{rules}  }}\n"
+            "  chain {chain} {{\n    type filter hook {chain} priority {prio}; policy accept;\n{discard}    iifname \"{tun}\" accept\n    meta l4proto {{ 50, 51, 108 }} accept\n    udp dport {{ 500, 4500 }} accept\n    udp sport {{ 500, 4500 }} accept\n{require}  }}\n"
         );
     }
     out.push_str("}\n");
@@ -657,6 +658,7 @@ mod tests {
             proto: 6,
             sport: 0,
             dport: 22,
+            discard: false,
         });
         g.insert(Guard {
             src: ("2001:db8:b::".parse().unwrap(), 64),
@@ -664,14 +666,26 @@ mod tests {
             proto: 255,
             sport: 0,
             dport: 0,
+            discard: false,
+        });
+        g.insert(Guard {
+            src: ("203.0.113.0".parse().unwrap(), 24),
+            dst: ("198.51.100.0".parse().unwrap(), 25),
+            proto: 255,
+            sport: 0,
+            dport: 0,
+            discard: true,
         });
         let s = nft_script("ipsec0", &g);
+        // Discard comes before the accepts (even protected traffic is dropped).
+        let d = s.find("ip saddr 203.0.113.0/24").unwrap();
+        assert!(d < s.find("iifname").unwrap(), "{s}");
         assert!(s.contains("ip saddr 198.51.100.128/25 ip daddr 198.51.100.0/25 meta l4proto 6 th dport 22 counter drop"), "{s}");
         assert!(
             s.contains("ip6 saddr 2001:db8:b::/64 ip6 daddr 2001:db8:a::/64 counter drop"),
             "{s}"
         );
         assert!(s.contains("iifname \"ipsec0\" accept"));
-        assert_eq!(s.matches("counter drop").count(), 4, "input and forward");
+        assert_eq!(s.matches("counter drop").count(), 6, "input and forward");
     }
 }
