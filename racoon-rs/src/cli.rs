@@ -1,7 +1,12 @@
 //! racoon's command line (`-dLFp:P:f:l:vVC46` plus `--check`).
 //!
-//! Implemented: `--check` (parse + validate + psk check, no root, starts nothing), `-C`
-//! (dump the effective remotes and sainfos) and `-V`. Starting the daemon is a later issue.
+//! `--check` (parse + validate + psk check, no root, starts nothing), `-C` (dump the
+//! effective remotes and sainfos), `-V`, and otherwise the daemon ([`crate::daemon`]).
+//!
+//! Additions to racoon's flags (long options only):
+//! `--pfkey-socket PATH` (the PF_KEY socket the embedded engine serves, or the
+//! standalone `ipsecd`'s socket with `--no-embedded-engine`), and
+//! `--log-keys-INSECURE` (write IKE and ESP keys to the log for tshark).
 
 use clap::{ArgAction, Parser};
 use std::io::Write;
@@ -57,6 +62,19 @@ pub struct Args {
     /// 1 on any error and 0 otherwise. Needs no privileges and starts nothing.
     #[arg(long = "check")]
     pub check: bool,
+    /// PF_KEY socket path [env: PFKEY_SOCKET; default: /run/racoon-rs/pfkey.sock]:
+    /// served by the embedded engine, or the socket of a standalone ipsecd with
+    /// --no-embedded-engine.
+    #[arg(long = "pfkey-socket", value_name = "PATH")]
+    pub pfkey_socket: Option<PathBuf>,
+    /// Do not run the IPsec engine in-process; use a standalone ipsecd's socket.
+    #[arg(long = "no-embedded-engine")]
+    pub no_embedded_engine: bool,
+    /// DEBUGGING ONLY, INSECURE: write every IKE encryption key (with the
+    /// initiator cookie) and every ESP SA's keys to the log, so captures can
+    /// be decrypted (Wireshark ikev1_decryption_table / esp_sa rows).
+    #[arg(long = "log-keys-INSECURE")]
+    pub log_keys_insecure: bool,
 }
 
 /// Load the configuration and the psk file it names; print diagnostics to `err`.
@@ -122,11 +140,15 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         }
         return 0;
     }
-    let _ = writeln!(
-        err,
-        "racoon: the IKE daemon is not implemented yet; only --check, -C and -V work"
-    );
-    1
+    if let Err(e) = crate::daemon::check_root() {
+        let _ = writeln!(err, "{e}");
+        return 1;
+    }
+    let Some(config) = check_config(args, err) else {
+        let _ = writeln!(err, "racoon: failed to parse configuration file.");
+        return 1;
+    };
+    crate::daemon::run(args, config)
 }
 
 /// Parse `argv` and run; usage errors exit 1 like racoon.
@@ -141,7 +163,6 @@ pub fn main_with(argv: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
             };
         }
     };
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    run(&args, &mut stdout.lock(), &mut stderr.lock())
+    // Unlocked handles: the daemon's logger writes stderr from other threads.
+    run(&args, &mut std::io::stdout(), &mut std::io::stderr())
 }

@@ -1,4 +1,3 @@
 fn main() {
-    eprintln!("racoonctl: not implemented yet");
-    std::process::exit(1);
+    std::process::exit(racoon_rs::ctl::main_with(std::env::args_os()));
 }

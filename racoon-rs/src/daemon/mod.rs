@@ -1,0 +1,859 @@
+//! The tokio driver: sockets, signals, PF_KEY, admin socket, and the IKE
+//! core behind [`core::IkeCore`]. tokio lives only here.
+//!
+//! Start-up order (racoon's, with the config parsed first so a bad config
+//! exits 1 even without `-F`): root check, umask 077, parse config, detach
+//! (unless `-F`), kernel backend (embedded engine or `ipsecd` socket),
+//! REGISTER ESP/AH/IPCOMP (all failing = fatal), X_SPDDUMP, admin socket,
+//! UDP listeners, pid file, main loop.
+
+pub mod admin;
+pub mod core;
+pub mod kernel;
+pub mod log;
+pub mod udp;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pfkey::{Message, MsgType, SaType};
+use tokio::sync::{broadcast, mpsc};
+use tracing::{debug, error, info, warn};
+
+use self::core::{CoreConfig, Event, EventCode, Hook, IkeCore, KeyLog, NoIke, SpdImage};
+use self::kernel::{KernelError, Link};
+use crate::admin::EvtRecord;
+use crate::cli::Args;
+
+/// Environment variable (test-only!) that skips the root check so the test
+/// suite can run the daemon unprivileged on high ports of 127.0.0.1.
+pub const TEST_UNPRIVILEGED_ENV: &str = "RACOON_TEST_UNPRIVILEGED";
+
+/// Seconds since the epoch.
+pub fn wall_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Fatal start-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("must be root to invoke this program.")]
+    NotRoot,
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error("no PF_KEY REGISTER succeeded (ESP, AH and IPCOMP all failed)")]
+    Register,
+    #[error("admin socket {path}: {source}")]
+    AdminSock {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("no address to listen on")]
+    NoListen,
+    #[error("cannot write pid file {path}: {source}")]
+    PidFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot detach: {0}")]
+    Daemonize(std::io::Error),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot open log file: {0}")]
+    Log(std::io::Error),
+}
+
+/// The pid file path as racoon derives it (relative → under /var/run).
+pub fn pid_file_path(config: &conf::Config) -> PathBuf {
+    let p = &config.paths.pidfile;
+    if p.starts_with('/') {
+        PathBuf::from(p)
+    } else {
+        Path::new("/var/run").join(p)
+    }
+}
+
+/// Detach: fork (parent exits 0), setsid, fork, chdir /, stdio to /dev/null.
+/// Must run before any thread exists.
+fn daemonize() -> std::io::Result<()> {
+    // SAFETY: single-threaded here (no runtime yet); the parents leave with
+    // _exit without running destructors.
+    unsafe {
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        if libc::setsid() == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        match libc::fork() {
+            -1 => return Err(std::io::Error::last_os_error()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        if libc::chdir(c"/".as_ptr()) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn abs(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Load the psk file a config names (missing/bad file: logged, `None`).
+fn load_psk(config: &conf::Config) -> Option<Arc<conf::PskFile>> {
+    let p = config.paths.pre_shared_key.as_ref()?;
+    match conf::load_psk(Path::new(p)) {
+        Ok(f) => Some(Arc::new(f)),
+        Err(e) => {
+            warn!("pre-shared key file: {e}");
+            None
+        }
+    }
+}
+
+/// racoon's root check (skipped with `RACOON_TEST_UNPRIVILEGED=1`, for tests only).
+pub fn check_root() -> Result<(), StartError> {
+    let unprivileged = std::env::var_os(TEST_UNPRIVILEGED_ENV).is_some_and(|v| v == "1");
+    // SAFETY: getuid has no preconditions.
+    if !unprivileged && unsafe { libc::getuid() } != 0 {
+        return Err(StartError::NotRoot);
+    }
+    Ok(())
+}
+
+/// Start the daemon (everything but `--check`/`-C`/`-V`); the caller has
+/// done [`check_root`]. Returns the exit status.
+pub fn run(args: &Args, config: conf::Config) -> i32 {
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(0o077) };
+    let config_path = abs(&args.config);
+    let logfile = args.logfile.as_deref().map(abs);
+    if args.foreground {
+        println!("Foreground mode.");
+    } else if let Err(e) = daemonize() {
+        eprintln!("racoon: {}", StartError::Daemonize(e));
+        return 1;
+    }
+    let level = log::effective_level(config.log, args.debug);
+    if let Err(e) = log::init(level, logfile.as_deref(), args.foreground) {
+        eprintln!("racoon: {}", StartError::Log(e));
+        return 1;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("{}", StartError::Runtime(e));
+            return 1;
+        }
+    };
+    let opts = Opts {
+        config_path,
+        port: args.port,
+        natt_port: args.natt_port,
+        pfkey_socket: pfkey::socket_path(args.pfkey_socket.as_deref()),
+        embedded: !args.no_embedded_engine,
+        log_keys: args.log_keys_insecure,
+    };
+    let code = rt.block_on(async move {
+        match Daemon::start(opts, config).await {
+            Ok(d) => d.run().await,
+            Err(e) => {
+                error!("{e}");
+                1
+            }
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+struct Opts {
+    config_path: PathBuf,
+    port: Option<u16>,
+    natt_port: Option<u16>,
+    pfkey_socket: PathBuf,
+    embedded: bool,
+    log_keys: bool,
+}
+
+struct Daemon {
+    opts: Opts,
+    core: Box<dyn IkeCore>,
+    link: Link,
+    engine: Option<engine::io::EngineHandle>,
+    socks: Vec<udp::Sock>,
+    spd: SpdImage,
+    events: broadcast::Sender<EvtRecord>,
+    ike_rx: mpsc::Receiver<udp::Datagram>,
+    calls_rx: mpsc::Receiver<admin::Call>,
+    admin_path: Option<PathBuf>,
+    pid_path: PathBuf,
+    pid: u32,
+    stats: Arc<udp::Stats>,
+    esp_drop: Arc<udp::CountAndDrop>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    scripts: Arc<std::sync::atomic::AtomicUsize>,
+    listen: Vec<SocketAddr>,
+}
+
+/// Most hook scripts running at once.
+const MAX_SCRIPTS: usize = 16;
+/// A hook script is killed after this long.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Daemon {
+    async fn start(opts: Opts, config: conf::Config) -> Result<Daemon, StartError> {
+        let pid = std::process::id();
+        info!(
+            "racoon-rs {} (IKEv1, racoon.conf compatible) starting",
+            env!("CARGO_PKG_VERSION")
+        );
+        if opts.log_keys {
+            warn!(
+                "--log-keys-INSECURE: IKE and ESP keys WILL BE WRITTEN TO THE LOG; debugging only"
+            );
+        }
+        // Kernel backend.
+        let (engine, mut link) = if opts.embedded {
+            let h = engine::io::Engine::spawn(engine::io::Config::new(&opts.pfkey_socket))
+                .map_err(KernelError::from)?;
+            info!(
+                "embedded IPsec engine; PF_KEY socket {}",
+                opts.pfkey_socket.display()
+            );
+            let link = Link::in_process(&h)?;
+            (Some(h), link)
+        } else {
+            let link = Link::socket(&opts.pfkey_socket).await?;
+            info!("using the IPsec engine at {}", opts.pfkey_socket.display());
+            (None, link)
+        };
+        // REGISTER; then the SPD.
+        let mut pending = Vec::new();
+        let mut ok = 0;
+        for (i, t) in [SaType::ESP, SaType::AH, SaType::IPCOMP]
+            .into_iter()
+            .enumerate()
+        {
+            let m = Message::new(MsgType::REGISTER, t)
+                .with_seq(i as u32 + 1)
+                .with_pid(pid);
+            match link.request(m, Duration::from_secs(5), &mut pending).await {
+                Ok(r) if r.first().is_some_and(|m| m.header.errno == 0) => ok += 1,
+                Ok(r) => warn!(
+                    "pfkey REGISTER {} failed: {}",
+                    t,
+                    r.first().map_or(0, |m| m.header.errno)
+                ),
+                Err(e) => warn!("pfkey REGISTER {t} failed: {e}"),
+            }
+        }
+        if ok == 0 {
+            return Err(StartError::Register);
+        }
+        let mut spd = SpdImage::default();
+        let dump = spd_dump(&mut link, pid, &mut pending).await;
+        for m in &dump {
+            spd.apply(m);
+        }
+        info!("{} policies in the SPD", spd.len());
+
+        let mut core: Box<dyn IkeCore> = Box::new(NoIke::new(pid));
+        let now = Instant::now();
+        for m in dump.into_iter().chain(pending) {
+            spd.apply(&m);
+            core.handle_kernel(now, m);
+        }
+
+        // Admin socket.
+        let (calls_tx, calls_rx) = mpsc::channel(64);
+        let (events, _) = broadcast::channel(256);
+        let mut tasks = Vec::new();
+        let admin_path = match &config.listen.adminsock {
+            conf::AdminSock::Disabled => None,
+            conf::AdminSock::Path {
+                path,
+                owner,
+                group,
+                mode,
+                ..
+            } => {
+                let p = PathBuf::from(path);
+                let l = admin::bind(&p, *mode).map_err(|source| StartError::AdminSock {
+                    path: path.clone(),
+                    source,
+                })?;
+                chown_admin(&p, owner, group);
+                tasks.push(tokio::spawn(admin::accept_task(
+                    l,
+                    admin::Shared {
+                        calls: calls_tx.clone(),
+                        events: events.clone(),
+                        pfkey_path: opts.pfkey_socket.clone(),
+                        pid,
+                    },
+                )));
+                info!("admin socket {path}");
+                Some(p)
+            }
+        };
+
+        // UDP.
+        let socks = bind_listeners(&config, &opts)?;
+        let (ike_tx, ike_rx) = mpsc::channel(1024);
+        let stats = Arc::new(udp::Stats::default());
+        let esp_drop = Arc::new(udp::CountAndDrop::default());
+        // Until the engine's data plane takes ESP-in-UDP
+        // (EngineHandle::udp_encap_input / attach_udp_encap), count and drop.
+        let esp: Arc<dyn udp::EspInput> = esp_drop.clone();
+        for s in &socks {
+            info!(
+                "{} used as {} port",
+                s.local,
+                if s.natt { "NAT-T" } else { "isakmp" }
+            );
+            tasks.push(tokio::spawn(udp::recv_task(
+                s.clone(),
+                ike_tx.clone(),
+                esp.clone(),
+                stats.clone(),
+            )));
+        }
+        let listen: Vec<SocketAddr> = socks.iter().map(|s| s.local).collect();
+
+        // Pid file (a stale one is simply replaced).
+        let pid_path = pid_file_path(&config);
+        write_pid_file(&pid_path).map_err(|source| StartError::PidFile {
+            path: pid_path.display().to_string(),
+            source,
+        })?;
+
+        let cc = CoreConfig {
+            psk: load_psk(&config),
+            config: Arc::new(config),
+            listen: listen.clone(),
+        };
+        core.reload(now, cc);
+
+        Ok(Daemon {
+            opts,
+            core,
+            link,
+            engine,
+            socks,
+            spd,
+            events,
+            ike_rx,
+            calls_rx,
+            admin_path,
+            pid_path,
+            pid,
+            stats,
+            esp_drop,
+            tasks,
+            scripts: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            listen,
+        })
+    }
+
+    async fn run(mut self) -> i32 {
+        use tokio::signal::unix::{signal, SignalKind};
+        let sigs = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+            signal(SignalKind::user_defined1()),
+            signal(SignalKind::user_defined2()),
+        );
+        let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = sigs else {
+            error!("cannot install signal handlers");
+            self.cleanup().await;
+            return 1;
+        };
+        info!("racoon-rs started (pid {})", self.pid);
+        self.drain().await;
+        loop {
+            let deadline = self.core.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = term.recv() => { info!("caught signal 15"); break; }
+                _ = int.recv() => { info!("caught signal 2"); break; }
+                _ = hup.recv() => { self.reload().await; }
+                _ = usr1.recv() => info!("caught signal 10 (ignored)"),
+                _ = usr2.recv() => info!("caught signal 12 (ignored)"),
+                d = self.ike_rx.recv() => if let Some(d) = d {
+                    self.core.handle_datagram(Instant::now(), d.local, d.remote, &d.data);
+                },
+                m = self.link.rx.recv() => match m {
+                    Some(m) => {
+                        self.spd.apply(&m);
+                        self.core.handle_kernel(Instant::now(), m);
+                    }
+                    None => { error!("the PF_KEY connection closed"); break; }
+                },
+                c = self.calls_rx.recv() => match c {
+                    Some(admin::Call::Core(f)) => f(self.core.as_mut(), Instant::now()),
+                    Some(admin::Call::Reload(tx)) => { let ok = self.reload().await; let _ = tx.send(ok); }
+                    None => {}
+                },
+                _ = sleep => self.core.handle_timeout(Instant::now()),
+            }
+            self.drain().await;
+        }
+        self.shutdown().await;
+        0
+    }
+
+    /// Empty the core's queues: datagrams, PF_KEY requests, events.
+    async fn drain(&mut self) {
+        // Bounded per round so a misbehaving core cannot starve the loop.
+        for _ in 0..100_000 {
+            let mut progress = false;
+            while let Some(t) = self.core.poll_transmit() {
+                udp::send_ike(&self.socks, t.local, t.remote, &t.data);
+                progress = true;
+            }
+            while let Some(mut m) = self.core.poll_kernel() {
+                if m.header.pid == 0 {
+                    m.header.pid = self.pid;
+                }
+                if self.link.send(m).await.is_err() {
+                    warn!("PF_KEY link closed; request dropped");
+                }
+                progress = true;
+            }
+            while let Some(e) = self.core.poll_event() {
+                self.event(e);
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        match e {
+            Event::Log { level, peer, text } => {
+                let peer = peer.map(|p| p.to_string());
+                let peer = peer.as_deref();
+                match log::to_tracing(level) {
+                    tracing::Level::ERROR => error!(peer, "{text}"),
+                    tracing::Level::WARN => warn!(peer, "{text}"),
+                    tracing::Level::INFO => info!(peer, "{text}"),
+                    tracing::Level::DEBUG => debug!(peer, "{text}"),
+                    _ => tracing::trace!(peer, "{text}"),
+                }
+            }
+            Event::Status {
+                code,
+                local,
+                remote,
+                ph2_msgid,
+            } => {
+                if let Some(t) = code.text() {
+                    let peer = remote.map(|r| r.ip().to_string());
+                    info!(peer = peer.as_deref(), "{t}");
+                }
+                let _ = self.events.send(EvtRecord {
+                    code: code.0,
+                    timestamp: wall_secs(),
+                    src: local,
+                    dst: remote,
+                    ph2_msgid,
+                });
+            }
+            Event::KeyLog(k) => {
+                if self.opts.log_keys {
+                    warn!("{}", keylog_line(&k));
+                }
+            }
+            Event::Script { hook, path, env } => self.run_script(hook, path, env),
+        }
+    }
+
+    fn run_script(&self, hook: Hook, path: String, env: Vec<(String, String)>) {
+        use std::sync::atomic::Ordering;
+        if self.scripts.load(Ordering::Relaxed) >= MAX_SCRIPTS {
+            warn!("too many hook scripts running; not running {path}");
+            return;
+        }
+        let name = match hook {
+            Hook::Phase1Up => "phase1_up",
+            Hook::Phase1Down => "phase1_down",
+            Hook::Phase1Dead => "phase1_dead",
+        };
+        let mut cmd = tokio::process::Command::new(&path);
+        cmd.arg(name)
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        match cmd.spawn() {
+            Ok(mut child) => {
+                let n = self.scripts.clone();
+                n.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(SCRIPT_TIMEOUT, child.wait()).await {
+                        Ok(Ok(st)) if !st.success() => warn!("script {path} {name}: {st}"),
+                        Ok(_) => {}
+                        Err(_) => {
+                            warn!("script {path} {name} timed out; killed");
+                            let _ = child.kill().await;
+                        }
+                    }
+                    n.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            Err(e) => error!("script {path} {name}: {e}"),
+        }
+    }
+
+    /// SIGHUP / reload-config. Returns whether the new config parsed.
+    async fn reload(&mut self) -> bool {
+        info!(
+            "reloading configuration {}",
+            self.opts.config_path.display()
+        );
+        let parsed = match conf::load(&self.opts.config_path) {
+            Ok(p) => p,
+            Err(d) => {
+                for line in d.render().lines() {
+                    error!("{line}");
+                }
+                error!("failed to parse configuration file.");
+                return false;
+            }
+        };
+        for line in parsed.warnings.render().lines() {
+            warn!("{line}");
+        }
+        let config = parsed.config;
+        let mut pending = Vec::new();
+        let dump = spd_dump(&mut self.link, self.pid, &mut pending).await;
+        let now = Instant::now();
+        self.spd = SpdImage::default();
+        for m in dump.into_iter().chain(pending) {
+            self.spd.apply(&m);
+            self.core.handle_kernel(now, m);
+        }
+        let cc = CoreConfig {
+            psk: load_psk(&config),
+            config: Arc::new(config),
+            listen: self.listen.clone(),
+        };
+        self.core.reload(now, cc);
+        info!("configuration reloaded");
+        true
+    }
+
+    async fn shutdown(mut self) {
+        let now = Instant::now();
+        self.core.shutdown(now);
+        self.drain().await;
+        let _ = self.events.send(EvtRecord {
+            code: EventCode::RACOON_QUIT.0,
+            timestamp: wall_secs(),
+            src: None,
+            dst: None,
+            ph2_msgid: 0,
+        });
+        // FLUSH every SA (manual ones too), as racoon does.
+        let flush = Message::new(MsgType::FLUSH, SaType::UNSPEC)
+            .with_seq(0x7fff_fff0)
+            .with_pid(self.pid);
+        let mut ignore = Vec::new();
+        match self
+            .link
+            .request(flush, Duration::from_secs(2), &mut ignore)
+            .await
+        {
+            Ok(_) => debug!("SAs flushed"),
+            Err(e) => warn!("pfkey FLUSH failed: {e}"),
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        info!(
+            "IKE datagrams {}, NAT-T keepalives {}, junk {}, ESP-in-UDP dropped (no data plane) {}",
+            self.stats.ike.load(Relaxed),
+            self.stats.keepalives.load(Relaxed),
+            self.stats.junk.load(Relaxed),
+            self.esp_drop.0.load(Relaxed)
+        );
+        self.cleanup().await;
+        info!("racoon-rs shutdown");
+    }
+
+    async fn cleanup(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        self.socks.clear();
+        if let Some(p) = &self.admin_path {
+            let _ = std::fs::remove_file(p);
+        }
+        let _ = std::fs::remove_file(&self.pid_path);
+        if let Some(e) = self.engine.take() {
+            e.shutdown().await;
+        }
+    }
+}
+
+/// X_SPDDUMP; an empty SPD (ENOENT) is logged at debug.
+async fn spd_dump(link: &mut Link, pid: u32, pending: &mut Vec<Message>) -> Vec<Message> {
+    let m = Message::new(MsgType::X_SPDDUMP, SaType::UNSPEC)
+        .with_seq(0)
+        .with_pid(pid);
+    match link.request(m, Duration::from_secs(5), pending).await {
+        Ok(r) => match r.first().map(|m| m.header.errno) {
+            Some(0) => r,
+            Some(2) => {
+                debug!("pfkey X_SPDDUMP: empty SPD");
+                Vec::new()
+            }
+            Some(e) => {
+                warn!("pfkey X_SPDDUMP failed: {}", setkey_rs::run::strerror(e));
+                Vec::new()
+            }
+            None => Vec::new(),
+        },
+        Err(e) => {
+            warn!("pfkey X_SPDDUMP failed: {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn write_pid_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d)?;
+    }
+    let tmp = path.with_extension("pid.tmp");
+    std::fs::write(&tmp, format!("{}\n", std::process::id()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    std::fs::rename(&tmp, path)
+}
+
+fn resolve_id(n: &conf::NameOrId, user: bool) -> Option<u32> {
+    match n {
+        conf::NameOrId::Id(i) => Some(*i),
+        conf::NameOrId::Name(s) => {
+            let c = std::ffi::CString::new(s.as_str()).ok()?;
+            // SAFETY: called at start-up; the returned record is read at once.
+            unsafe {
+                if user {
+                    let p = libc::getpwnam(c.as_ptr());
+                    (!p.is_null()).then(|| (*p).pw_uid)
+                } else {
+                    let g = libc::getgrnam(c.as_ptr());
+                    (!g.is_null()).then(|| (*g).gr_gid)
+                }
+            }
+        }
+    }
+}
+
+fn chown_admin(path: &Path, owner: &conf::NameOrId, group: &conf::NameOrId) {
+    let (Some(u), Some(g)) = (resolve_id(owner, true), resolve_id(group, false)) else {
+        warn!("admin socket: unknown owner or group");
+        return;
+    };
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return; // test mode: cannot chown, keep our own ids
+    }
+    if let Err(e) = std::os::unix::fs::chown(path, Some(u), Some(g)) {
+        warn!("admin socket chown: {e}");
+    }
+}
+
+/// What to bind: the `listen` block's addresses (with `-p`/`-P` replacing
+/// the ports), or every interface address on 500 and 4500.
+fn bind_listeners(config: &conf::Config, opts: &Opts) -> Result<Vec<udp::Sock>, StartError> {
+    let port = opts.port.unwrap_or(500);
+    let natt_port = opts.natt_port.unwrap_or(4500);
+    let mut want: Vec<(SocketAddr, bool)> = Vec::new();
+    if config.listen.addrs.is_empty() {
+        for a in udp::interface_addrs() {
+            want.push((SocketAddr::new(a.ip(), port), false));
+            want.push((SocketAddr::new(a.ip(), natt_port), true));
+            if let SocketAddr::V6(v6) = a {
+                if v6.scope_id() != 0 {
+                    want.truncate(want.len() - 2);
+                    let mk = |p| {
+                        SocketAddr::V6(std::net::SocketAddrV6::new(*v6.ip(), p, 0, v6.scope_id()))
+                    };
+                    want.push((mk(port), false));
+                    want.push((mk(natt_port), true));
+                }
+            }
+        }
+    } else {
+        for l in &config.listen.addrs {
+            let p = match (l.natt, opts.port, opts.natt_port) {
+                (false, Some(p), _) | (true, _, Some(p)) => p,
+                _ => l.addr.port,
+            };
+            let ip = l.addr.addr.ip;
+            let sa = match (ip, &l.addr.addr.scope) {
+                (std::net::IpAddr::V6(v6), Some(s)) => {
+                    let idx = std::ffi::CString::new(s.as_str())
+                        // SAFETY: valid NUL-terminated name.
+                        .map(|c| unsafe { libc::if_nametoindex(c.as_ptr()) })
+                        .unwrap_or(0);
+                    SocketAddr::V6(std::net::SocketAddrV6::new(v6, p, 0, idx))
+                }
+                _ => SocketAddr::new(ip, p),
+            };
+            want.push((sa, l.natt));
+        }
+    }
+    let mut socks = Vec::new();
+    for (a, natt) in want {
+        match udp::bind(a, natt) {
+            Ok(s) => socks.push(s),
+            Err(source) if config.listen.strict_address => {
+                return Err(StartError::Bind { addr: a, source })
+            }
+            Err(e) => warn!("cannot bind {a}: {e} (skipped)"),
+        }
+    }
+    if socks.is_empty() {
+        return Err(StartError::NoListen);
+    }
+    Ok(socks)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Wireshark's names for the esp_sa table.
+fn ws_enc(name: &str) -> &str {
+    match name {
+        "aes-cbc" | "rijndael-cbc" => "AES-CBC [RFC3602]",
+        "3des-cbc" => "TripleDES-CBC [RFC2451]",
+        "des-cbc" => "DES-CBC [RFC2405]",
+        "aes-ctr" => "AES-CTR [RFC3686]",
+        "null" => "NULL",
+        other => other,
+    }
+}
+
+fn ws_auth(name: &str) -> &str {
+    match name {
+        "hmac-sha1" => "HMAC-SHA-1-96 [RFC2404]",
+        "hmac-md5" => "HMAC-MD5-96 [RFC2403]",
+        "hmac-sha256" => "HMAC-SHA-256-128 [RFC4868]",
+        "hmac-sha384" => "HMAC-SHA-384-192 [RFC4868]",
+        "hmac-sha512" => "HMAC-SHA-512-256 [RFC4868]",
+        "none" | "null" => "NULL",
+        other => other,
+    }
+}
+
+/// The `--log-keys-INSECURE` line: Wireshark UAT rows
+/// (`ikev1_decryption_table`, `esp_sa`).
+pub fn keylog_line(k: &KeyLog) -> String {
+    match k {
+        KeyLog::Ike { icookie, enc_key } => format!(
+            "KEYLOG-INSECURE ikev1_decryption_table: \"{}\",\"{}\"",
+            hex(icookie),
+            hex(enc_key)
+        ),
+        KeyLog::Esp {
+            spi,
+            src,
+            dst,
+            enc_alg,
+            enc_key,
+            auth_alg,
+            auth_key,
+        } => format!(
+            "KEYLOG-INSECURE esp_sa: \"{}\",\"{src}\",\"{dst}\",\"0x{spi:08x}\",\"{}\",\"0x{}\",\"{}\",\"0x{}\"",
+            if src.is_ipv4() { "IPv4" } else { "IPv6" },
+            ws_enc(enc_alg),
+            hex(enc_key),
+            ws_auth(auth_alg),
+            hex(auth_key)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroize::Zeroizing;
+
+    #[test]
+    fn keylog_lines_are_wireshark_rows() {
+        let l = keylog_line(&KeyLog::Ike {
+            icookie: [1, 2, 3, 4, 5, 6, 7, 8],
+            enc_key: Zeroizing::new(vec![0xab; 4]),
+        });
+        assert_eq!(
+            l,
+            "KEYLOG-INSECURE ikev1_decryption_table: \"0102030405060708\",\"abababab\""
+        );
+        let l = keylog_line(&KeyLog::Esp {
+            spi: 0x1234,
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "192.0.2.2".parse().unwrap(),
+            enc_alg: "aes-cbc".into(),
+            enc_key: Zeroizing::new(vec![0x11; 2]),
+            auth_alg: "hmac-sha256".into(),
+            auth_key: Zeroizing::new(vec![0x22; 2]),
+        });
+        assert_eq!(
+            l,
+            "KEYLOG-INSECURE esp_sa: \"IPv4\",\"192.0.2.1\",\"192.0.2.2\",\"0x00001234\",\"AES-CBC [RFC3602]\",\"0x1111\",\"HMAC-SHA-256-128 [RFC4868]\",\"0x2222\""
+        );
+        // Debug never shows keys.
+        let d = format!(
+            "{:?}",
+            KeyLog::Ike {
+                icookie: [0; 8],
+                enc_key: Zeroizing::new(vec![0x5a; 4])
+            }
+        );
+        assert!(!d.contains("5a5a") && !d.contains("90"), "{d}");
+    }
+
+    #[test]
+    fn pid_file_paths() {
+        let mut c = conf::Config::default();
+        assert_eq!(pid_file_path(&c), PathBuf::from("/var/run/racoon.pid"));
+        c.paths.pidfile = "x.pid".into();
+        assert_eq!(pid_file_path(&c), PathBuf::from("/var/run/x.pid"));
+    }
+}
