@@ -6,7 +6,8 @@
 //! Additions to racoon's flags (long options only):
 //! `--pfkey-socket PATH` (the PF_KEY socket the embedded engine serves, or the
 //! standalone `ipsecd`'s socket with `--no-embedded-engine`), and
-//! `--log-keys-INSECURE` (write IKE and ESP keys to the log for tshark).
+//! `--log-keys-INSECURE` (write IKE and ESP keys to the log for tshark),
+//! `--tun NAME` / `--no-dataplane` (the embedded engine's TUN data plane).
 
 use clap::{ArgAction, Parser};
 use std::io::Write;
@@ -75,6 +76,14 @@ pub struct Args {
     /// be decrypted (Wireshark ikev1_decryption_table / esp_sa rows).
     #[arg(long = "log-keys-INSECURE")]
     pub log_keys_insecure: bool,
+    /// TUN device of the embedded engine's data plane (created at start-up,
+    /// with a routing rule and one route per outbound ipsec policy).
+    #[arg(long = "tun", value_name = "NAME", default_value = "racoon0")]
+    pub tun: String,
+    /// Embedded engine without a data plane: PF_KEY (SAD/SPD) only, no TUN
+    /// device, no routes (what the test suite uses).
+    #[arg(long = "no-dataplane")]
+    pub no_dataplane: bool,
 }
 
 /// Load the configuration and the psk file it names; print diagnostics to `err`.

@@ -131,6 +131,7 @@ sainfo anonymous {{
         .arg(d.join("racoon.conf"))
         .arg("--pfkey-socket")
         .arg(&pfkey)
+        .arg("--no-dataplane")
         .args(extra)
         .stdout(Stdio::null())
         .stderr(log)
@@ -406,7 +407,7 @@ fn external_engine_is_flushed_on_exit_and_stale_pid_file_is_ignored() {
     let conf_dir = d.dir.path().to_path_buf();
     let child = Command::new(env!("CARGO_BIN_EXE_racoon"))
         .env("RACOON_TEST_UNPRIVILEGED", "1")
-        .args(["-F", "--no-embedded-engine", "-f"])
+        .args(["-F", "--no-embedded-engine", "--no-dataplane", "-f"])
         .arg(conf_dir.join("racoon.conf"))
         .arg("--pfkey-socket")
         .arg(&sock)

@@ -179,6 +179,7 @@ pub fn run(args: &Args, config: conf::Config) -> i32 {
         pfkey_socket: pfkey::socket_path(args.pfkey_socket.as_deref()),
         embedded: !args.no_embedded_engine,
         log_keys: args.log_keys_insecure,
+        tun: (!args.no_dataplane).then(|| args.tun.clone()),
     };
     let code = rt.block_on(async move {
         match Daemon::start(opts, config).await {
@@ -200,13 +201,15 @@ struct Opts {
     pfkey_socket: PathBuf,
     embedded: bool,
     log_keys: bool,
+    /// TUN device of the embedded data plane (`None`: PF_KEY only).
+    tun: Option<String>,
 }
 
 struct Daemon {
     opts: Opts,
     core: Box<dyn IkeCore>,
     link: Link,
-    engine: Option<engine::io::EngineHandle>,
+    engine: Option<Arc<engine::io::EngineHandle>>,
     socks: Vec<udp::Sock>,
     spd: SpdImage,
     events: broadcast::Sender<EvtRecord>,
@@ -240,15 +243,34 @@ impl Daemon {
             );
         }
         // Kernel backend.
+        let mut fwmark = None;
         let (engine, mut link) = if opts.embedded {
-            let h = engine::io::Engine::spawn(engine::io::Config::new(&opts.pfkey_socket))
-                .map_err(KernelError::from)?;
+            let mut ec = engine::io::Config::new(&opts.pfkey_socket);
+            if let Some(tun) = &opts.tun {
+                let dp = engine::netio::DataplaneConfig::new(tun.clone());
+                fwmark = Some(dp.fwmark);
+                ec.dataplane = Some(dp);
+            }
+            let h = match engine::io::Engine::spawn(ec.clone()) {
+                Ok(h) => h,
+                Err(e @ engine::io::Error::Dataplane(_)) => {
+                    error!("{e}; continuing WITHOUT a data plane (PF_KEY only, no traffic is protected)");
+                    fwmark = None;
+                    ec.dataplane = None;
+                    engine::io::Engine::spawn(ec).map_err(KernelError::from)?
+                }
+                Err(e) => return Err(KernelError::from(e).into()),
+            };
             info!(
-                "embedded IPsec engine; PF_KEY socket {}",
-                opts.pfkey_socket.display()
+                "embedded IPsec engine; PF_KEY socket {}{}",
+                opts.pfkey_socket.display(),
+                match (&opts.tun, fwmark) {
+                    (Some(t), Some(_)) => format!("; data plane on TUN {t}"),
+                    _ => "; no data plane".to_string(),
+                }
             );
             let link = Link::in_process(&h)?;
-            (Some(h), link)
+            (Some(Arc::new(h)), link)
         } else {
             let link = Link::socket(&opts.pfkey_socket).await?;
             info!("using the IPsec engine at {}", opts.pfkey_socket.display());
@@ -329,9 +351,23 @@ impl Daemon {
         let (ike_tx, ike_rx) = mpsc::channel(1024);
         let stats = Arc::new(udp::Stats::default());
         let esp_drop = Arc::new(udp::CountAndDrop::default());
-        // Until the engine's data plane takes ESP-in-UDP
-        // (EngineHandle::udp_encap_input / attach_udp_encap), count and drop.
-        let esp: Arc<dyn udp::EspInput> = esp_drop.clone();
+        // ESP-in-UDP goes to the embedded engine; with an external ipsecd
+        // (which cannot share our port 4500) it is counted and dropped.
+        let esp: Arc<dyn udp::EspInput> = match &engine {
+            Some(h) => {
+                let natt: Vec<udp::Sock> = socks.iter().filter(|s| s.natt).cloned().collect();
+                h.attach_udp_encap(Arc::new(udp::EncapSender { socks: natt }));
+                Arc::new(udp::EngineEsp(h.clone()))
+            }
+            None => esp_drop.clone(),
+        };
+        if let Some(mark) = fwmark {
+            for s in &socks {
+                if let Err(e) = udp::set_mark(s, mark) {
+                    warn!("cannot set SO_MARK on {}: {e}", s.local);
+                }
+            }
+        }
         for s in &socks {
             info!(
                 "{} used as {} port",
@@ -603,7 +639,7 @@ impl Daemon {
         }
         use std::sync::atomic::Ordering::Relaxed;
         info!(
-            "IKE datagrams {}, NAT-T keepalives {}, junk {}, ESP-in-UDP dropped (no data plane) {}",
+            "IKE datagrams {}, NAT-T keepalives {}, junk {}, ESP-in-UDP dropped (external engine) {}",
             self.stats.ike.load(Relaxed),
             self.stats.keepalives.load(Relaxed),
             self.stats.junk.load(Relaxed),
@@ -622,8 +658,22 @@ impl Daemon {
             let _ = std::fs::remove_file(p);
         }
         let _ = std::fs::remove_file(&self.pid_path);
-        if let Some(e) = self.engine.take() {
-            e.shutdown().await;
+        if let Some(mut e) = self.engine.take() {
+            // The receive tasks hold references; they are aborted above and
+            // release them as soon as the runtime drops their futures.
+            for _ in 0..100 {
+                match Arc::try_unwrap(e) {
+                    Ok(h) => {
+                        h.shutdown().await;
+                        return;
+                    }
+                    Err(again) => e = again,
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            warn!("engine still referenced; removing its socket");
+            drop(e);
+            let _ = std::fs::remove_file(&self.opts.pfkey_socket);
         }
     }
 }

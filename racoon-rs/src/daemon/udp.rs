@@ -24,10 +24,36 @@ pub trait EspInput: Send + Sync + 'static {
     fn esp_input(&self, data: &[u8], local: SocketAddr, remote: SocketAddr);
 }
 
-/// The sending half the data plane gets for ESP-in-UDP (same shape as
-/// `engine::io::UdpEncapTx`).
-pub trait UdpEncapTx: Send + Sync + 'static {
-    fn send_to(&self, data: &[u8], local: SocketAddr, remote: SocketAddr) -> std::io::Result<()>;
+pub use engine::io::UdpEncapTx;
+
+/// ESP-in-UDP into the embedded engine's data plane.
+pub struct EngineEsp(pub Arc<engine::io::EngineHandle>);
+
+impl EspInput for EngineEsp {
+    fn esp_input(&self, data: &[u8], local: SocketAddr, remote: SocketAddr) {
+        self.0.udp_encap_input(data, local, remote);
+    }
+}
+
+/// Set SO_MARK so the engine's policy routes do not capture our own
+/// IKE and ESP-in-UDP packets (needs CAP_NET_ADMIN).
+pub fn set_mark(s: &Sock, mark: u32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let v = mark as libc::c_int;
+    // SAFETY: valid fd and option pointer/length.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.tx.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Counts ESP-in-UDP datagrams and drops them.
