@@ -639,11 +639,18 @@ impl Daemon {
         }
         use std::sync::atomic::Ordering::Relaxed;
         info!(
-            "IKE datagrams {}, NAT-T keepalives {}, junk {}, ESP-in-UDP dropped (external engine) {}",
+            "IKE datagrams {}, NAT-T keepalives {}, junk {}{}",
             self.stats.ike.load(Relaxed),
             self.stats.keepalives.load(Relaxed),
             self.stats.junk.load(Relaxed),
-            self.esp_drop.0.load(Relaxed)
+            if self.engine.is_none() {
+                format!(
+                    ", ESP-in-UDP dropped (external engine) {}",
+                    self.esp_drop.0.load(Relaxed)
+                )
+            } else {
+                String::new()
+            }
         );
         self.cleanup().await;
         info!("racoon-rs shutdown");
