@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod core;
+pub mod ike_core;
 pub mod kernel;
 pub mod log;
 pub mod udp;
@@ -306,13 +307,6 @@ impl Daemon {
         }
         info!("{} policies in the SPD", spd.len());
 
-        let mut core: Box<dyn IkeCore> = Box::new(NoIke::new(pid));
-        let now = Instant::now();
-        for m in dump.into_iter().chain(pending) {
-            spd.apply(&m);
-            core.handle_kernel(now, m);
-        }
-
         // Admin socket.
         let (calls_tx, calls_rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(256);
@@ -383,6 +377,35 @@ impl Daemon {
         }
         let listen: Vec<SocketAddr> = socks.iter().map(|s| s.local).collect();
 
+        // The IKE core: ports from -p/-P, else from the sockets just bound.
+        let psk = load_psk(&config);
+        let ike_port = opts
+            .port
+            .or_else(|| socks.iter().find(|s| !s.natt).map(|s| s.local.port()))
+            .unwrap_or(500);
+        let natt_port = opts
+            .natt_port
+            .or_else(|| socks.iter().find(|s| s.natt).map(|s| s.local.port()))
+            .unwrap_or(4500);
+        let mut core: Box<dyn IkeCore> = if std::env::var_os("RACOON_NO_IKE").is_some() {
+            // Test hook: the daemon without a protocol core.
+            Box::new(NoIke::new(pid))
+        } else {
+            Box::new(ike_core::IkeEndpointCore::new(
+                config.clone(),
+                psk.as_deref(),
+                pid,
+                ike_port,
+                natt_port,
+                opts.log_keys,
+            ))
+        };
+        let now = Instant::now();
+        for m in dump.into_iter().chain(pending) {
+            spd.apply(&m);
+            core.handle_kernel(now, m);
+        }
+
         // Pid file (a stale one is simply replaced).
         let pid_path = pid_file_path(&config);
         write_pid_file(&pid_path).map_err(|source| StartError::PidFile {
@@ -391,7 +414,7 @@ impl Daemon {
         })?;
 
         let cc = CoreConfig {
-            psk: load_psk(&config),
+            psk,
             config: Arc::new(config),
             listen: listen.clone(),
         };

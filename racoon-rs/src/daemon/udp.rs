@@ -332,7 +332,8 @@ pub fn send_ike(socks: &[Sock], local: SocketAddr, remote: SocketAddr, data: &[u
         );
         return;
     };
-    let r = if s.natt {
+    // A NAT-T keepalive (a single 0xff) never carries the marker.
+    let r = if s.natt && data != [0xff] {
         let mut b = Vec::with_capacity(data.len() + 4);
         b.extend_from_slice(&NON_ESP_MARKER);
         b.extend_from_slice(data);
