@@ -89,7 +89,7 @@ sa_count() { # sa_count SIDE [CHILD]: installed child SAs (strongSwan) or SAD en
             sw "$side" --list-sas 2>/dev/null | grep -Ec ", INSTALLED," || true
         fi
     else
-        our_setkey -D 2>/dev/null | grep -Ec '^[0-9a-f:.]+(\[[0-9]+\])? [0-9a-f:.]+(\[[0-9]+\])?$' || true
+        our_setkey -D 2>/dev/null | grep -Ec '^[0-9a-f:.]+(\[[0-9]+\])? [0-9a-f:.]+(\[[0-9]+\])? ?$' || true
     fi
 }
 
