@@ -572,7 +572,12 @@ impl Endpoint {
             })
             .collect();
         let p = self.ph1s.get(&p1).ok_or(Error::UnexpectedState("ph1"))?;
-        let (peer, local_ip, natt) = (p.remote.ip(), p.local.ip(), p.natt.detected());
+        // UDP-encapsulated modes are acceptable when NAT-D found a NAT, and
+        // also when the peer has floated this phase 1 to the NAT-T port:
+        // strongSwan with kernel-libipsec always encapsulates, and in
+        // Aggressive Mode its NAT-D payloads arrive only in (encrypted) AM3.
+        let natt = p.natt.detected() || p.local.port() == self.opts.natt_port;
+        let (peer, local_ip) = (p.remote.ip(), p.local.ip());
         let remote_cfg = self.remote_cfg(p.remote_cfg).clone();
         // IDci is the peer's side, IDcr ours; without IDs the phase-1 addresses
         let (sel_remote, sel_local, ul, id_ci, id_cr) = match ids.as_slice() {
