@@ -740,8 +740,10 @@ impl Endpoint {
                 let pl = match decode_payloads(hdr.next_payload, &body, 0, Trailing::Padding) {
                     Ok(pl) => pl,
                     Err(e) => {
-                        if hdr.message_id == 0 && !p.is_established() {
-                            // the usual sign of a wrong pre-shared key: keep the SA (garbage
+                        if !p.is_established() {
+                            // the usual sign of a wrong pre-shared key (strongSwan answers a
+                            // bad MM5 with an encrypted informational we cannot read): keep
+                            // the SA (garbage
                             // from anyone must not end it), say what is likely wrong
                             let remote = p.remote;
                             self.out.log(
