@@ -1115,4 +1115,59 @@ impl Inbound<'_> {
     pub fn find<T>(&self, f: impl Fn(&Payload) -> Option<&T>) -> Option<&T> {
         self.payloads.iter().find_map(f)
     }
+
+    /// The first SA payload.
+    pub fn sa_payload(&self) -> Option<&isakmp::Sa> {
+        self.find(|x| {
+            if let Payload::Sa(v) = x {
+                Some(v)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The first KE payload's data.
+    pub fn ke(&self) -> Option<&Vec<u8>> {
+        self.find(|x| {
+            if let Payload::Ke(v) = x {
+                Some(v)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The first ID payload.
+    pub fn id_payload(&self) -> Option<&isakmp::Identification> {
+        self.find(|x| {
+            if let Payload::Id(v) = x {
+                Some(v)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The first HASH payload's data.
+    pub fn hash(&self) -> Option<&Vec<u8>> {
+        self.find(|x| {
+            if let Payload::Hash(v) = x {
+                Some(v)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The first NONCE payload's data.
+    pub fn nonce(&self) -> Option<&Vec<u8>> {
+        self.find(|x| {
+            if let Payload::Nonce(v) = x {
+                Some(v)
+            } else {
+                None
+            }
+        })
+    }
 }

@@ -553,15 +553,7 @@ impl Endpoint {
         match s {
             MainI::ExpectSa => {
                 check(MsgKind::MainSa, m.payloads, false)?;
-                let sa = m
-                    .find(|x| {
-                        if let Payload::Sa(s) = x {
-                            Some(s)
-                        } else {
-                            None
-                        }
-                    })
-                    .ok_or(Error::PayloadCount(1))?;
+                let sa = m.sa_payload().ok_or(Error::PayloadCount(1))?;
                 let p = self
                     .ph1s
                     .get_mut(&id)
@@ -592,20 +584,8 @@ impl Endpoint {
             }
             MainI::ExpectKe => {
                 check(MsgKind::MainKe, m.payloads, false)?;
-                let ke = m.find(|x| {
-                    if let Payload::Ke(k) = x {
-                        Some(k)
-                    } else {
-                        None
-                    }
-                });
-                let nr = m.find(|x| {
-                    if let Payload::Nonce(k) = x {
-                        Some(k)
-                    } else {
-                        None
-                    }
-                });
+                let ke = m.ke();
+                let nr = m.nonce();
                 let (Some(ke), Some(nr)) = (ke, nr) else {
                     return Err(Error::PayloadCount(4));
                 };
@@ -663,24 +643,8 @@ impl Endpoint {
             }
             MainI::ExpectAuth => {
                 check(MsgKind::MainAuth, m.payloads, m.hdr.is_encrypted())?;
-                let idp = m
-                    .find(|x| {
-                        if let Payload::Id(i) = x {
-                            Some(i)
-                        } else {
-                            None
-                        }
-                    })
-                    .ok_or(Error::PayloadCount(5))?;
-                let hash = m
-                    .find(|x| {
-                        if let Payload::Hash(h) = x {
-                            Some(h)
-                        } else {
-                            None
-                        }
-                    })
-                    .ok_or(Error::PayloadCount(8))?;
+                let idp = m.id_payload().ok_or(Error::PayloadCount(5))?;
+                let hash = m.hash().ok_or(Error::PayloadCount(8))?;
                 let p = self
                     .ph1s
                     .get_mut(&id)
@@ -714,20 +678,8 @@ impl Endpoint {
         match s {
             MainR::ExpectKe => {
                 check(MsgKind::MainKe, m.payloads, false)?;
-                let ke = m.find(|x| {
-                    if let Payload::Ke(k) = x {
-                        Some(k)
-                    } else {
-                        None
-                    }
-                });
-                let ni = m.find(|x| {
-                    if let Payload::Nonce(k) = x {
-                        Some(k)
-                    } else {
-                        None
-                    }
-                });
+                let ke = m.ke();
+                let ni = m.nonce();
                 let (Some(ke), Some(ni)) = (ke, ni) else {
                     return Err(Error::PayloadCount(4));
                 };
@@ -781,24 +733,8 @@ impl Endpoint {
             }
             MainR::ExpectAuth => {
                 check(MsgKind::MainAuth, m.payloads, m.hdr.is_encrypted())?;
-                let idp = m
-                    .find(|x| {
-                        if let Payload::Id(i) = x {
-                            Some(i)
-                        } else {
-                            None
-                        }
-                    })
-                    .ok_or(Error::PayloadCount(5))?;
-                let hash = m
-                    .find(|x| {
-                        if let Payload::Hash(h) = x {
-                            Some(h)
-                        } else {
-                            None
-                        }
-                    })
-                    .ok_or(Error::PayloadCount(8))?;
+                let idp = m.id_payload().ok_or(Error::PayloadCount(5))?;
+                let hash = m.hash().ok_or(Error::PayloadCount(8))?;
                 let p = self
                     .ph1s
                     .get_mut(&id)
@@ -848,43 +784,11 @@ impl Endpoint {
                 r.nat_traversal == Tristate::Force,
             )
         };
-        let sa = m
-            .find(|x| {
-                if let Payload::Sa(s) = x {
-                    Some(s)
-                } else {
-                    None
-                }
-            })
-            .ok_or(Error::PayloadCount(1))?;
-        let ke = m.find(|x| {
-            if let Payload::Ke(k) = x {
-                Some(k)
-            } else {
-                None
-            }
-        });
-        let nr = m.find(|x| {
-            if let Payload::Nonce(k) = x {
-                Some(k)
-            } else {
-                None
-            }
-        });
-        let idp = m.find(|x| {
-            if let Payload::Id(i) = x {
-                Some(i)
-            } else {
-                None
-            }
-        });
-        let hash = m.find(|x| {
-            if let Payload::Hash(h) = x {
-                Some(h)
-            } else {
-                None
-            }
-        });
+        let sa = m.sa_payload().ok_or(Error::PayloadCount(1))?;
+        let ke = m.ke();
+        let nr = m.nonce();
+        let idp = m.id_payload();
+        let hash = m.hash();
         let (Some(ke), Some(nr), Some(idp), Some(hash)) = (ke, nr, idp, hash) else {
             return Err(Error::PayloadCount(4));
         };
@@ -956,15 +860,7 @@ impl Endpoint {
 
     fn aggr_r(&mut self, id: u64, m: &Inbound<'_>) -> Result<()> {
         check(MsgKind::AggrThird, m.payloads, true)?;
-        let hash = m
-            .find(|x| {
-                if let Payload::Hash(h) = x {
-                    Some(h)
-                } else {
-                    None
-                }
-            })
-            .ok_or(Error::PayloadCount(8))?;
+        let hash = m.hash().ok_or(Error::PayloadCount(8))?;
         let p = self
             .ph1s
             .get_mut(&id)

@@ -532,34 +532,12 @@ impl Endpoint {
         if self.ph2s.len() >= MAX_PH2 {
             return Err(Error::Limit("phase 2"));
         }
-        let sa = m
-            .find(|x| {
-                if let Payload::Sa(s) = x {
-                    Some(s)
-                } else {
-                    None
-                }
-            })
-            .ok_or(Error::PayloadCount(1))?;
-        let ni = m
-            .find(|x| {
-                if let Payload::Nonce(n) = x {
-                    Some(n)
-                } else {
-                    None
-                }
-            })
-            .ok_or(Error::PayloadCount(10))?;
+        let sa = m.sa_payload().ok_or(Error::PayloadCount(1))?;
+        let ni = m.nonce().ok_or(Error::PayloadCount(10))?;
         if ni.len() < 8 || ni.len() > MAX_NONCE {
             return Err(Error::PeerMisbehaved("nonce length"));
         }
-        let ke = m.find(|x| {
-            if let Payload::Ke(k) = x {
-                Some(k)
-            } else {
-                None
-            }
-        });
+        let ke = m.ke();
         let ids: Vec<&Identification> = m
             .payloads
             .iter()
@@ -777,34 +755,12 @@ impl Endpoint {
         let ni = q.ni.clone();
         let mid = q.msgid;
         self.verify_hash(p1, m, |k, rest| k.qm_hash2(mid, &ni, rest))?;
-        let sa = m
-            .find(|x| {
-                if let Payload::Sa(s) = x {
-                    Some(s)
-                } else {
-                    None
-                }
-            })
-            .ok_or(Error::PayloadCount(1))?;
-        let nr = m
-            .find(|x| {
-                if let Payload::Nonce(n) = x {
-                    Some(n)
-                } else {
-                    None
-                }
-            })
-            .ok_or(Error::PayloadCount(10))?;
+        let sa = m.sa_payload().ok_or(Error::PayloadCount(1))?;
+        let nr = m.nonce().ok_or(Error::PayloadCount(10))?;
         if nr.len() < 8 || nr.len() > MAX_NONCE {
             return Err(Error::PeerMisbehaved("nonce length"));
         }
-        let ke = m.find(|x| {
-            if let Payload::Ke(k) = x {
-                Some(k)
-            } else {
-                None
-            }
-        });
+        let ke = m.ke();
         let si = self
             .cfg
             .sainfos
