@@ -59,6 +59,12 @@ pub enum Error {
     /// Message not expected in the current state.
     #[error("unexpected message in state {0}")]
     UnexpectedState(&'static str),
+    /// The peer's certificate was not accepted (missing, chain, dates, revocation).
+    #[error("invalid certificate: {0}")]
+    InvalidCert(String),
+    /// Signature authentication failed (SIG does not verify, identity does not match).
+    #[error("signature authentication failed: {0}")]
+    SigAuthFailed(String),
 }
 
 impl From<CryptoError> for Error {
@@ -82,6 +88,8 @@ impl Error {
             Error::InvalidHash => NotifyType::INVALID_HASH_INFORMATION,
             Error::InvalidId => NotifyType::INVALID_ID_INFORMATION,
             Error::InvalidKey(_) => NotifyType::INVALID_KEY_INFORMATION,
+            Error::InvalidCert(_) => NotifyType::INVALID_CERTIFICATE,
+            Error::SigAuthFailed(_) => NotifyType::AUTHENTICATION_FAILED,
             Error::NotEncrypted
             | Error::PeerMisbehaved(_)
             | Error::NoPsk(_)
