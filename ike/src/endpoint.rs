@@ -307,6 +307,8 @@ pub struct Endpoint {
     pub(crate) contacted: HashSet<IpAddr>,
     pub(crate) purges: Vec<(IpAddr, IpAddr, Vec<u32>)>,
     pub(crate) unique_reqid: u32,
+    /// Certificates and keys for `rsasig` (see [`crate::creds`]).
+    pub(crate) creds: crate::creds::Credentials,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -370,6 +372,7 @@ impl Endpoint {
             contacted: HashSet::new(),
             purges: Vec::new(),
             unique_reqid: 0,
+            creds: crate::creds::Credentials::default(),
         };
         for t in [pfkey::SaType::AH, pfkey::SaType::ESP, pfkey::SaType::IPCOMP] {
             let s = ep.next_seq();
@@ -416,6 +419,12 @@ impl Endpoint {
     /// The SPD image (read-only).
     pub fn spd(&self) -> &SpdImage {
         &self.spd
+    }
+
+    /// Sets the certificate credentials (`rsasig`), one entry per `remote` block of the
+    /// configuration. Call again after [`Endpoint::reload`] with the new configuration's.
+    pub fn set_credentials(&mut self, creds: crate::creds::Credentials) {
+        self.creds = creds;
     }
 
     /// Replaces the configuration (SIGHUP). Existing SAs keep their negotiated values; the
@@ -787,6 +796,23 @@ impl Endpoint {
 
     /// Queues an unencrypted notify (only used before keys exist) or logs.
     pub(crate) fn fail_ph1(&mut self, id: u64, err: &Error) {
+        // certificate and signature failures: keys exist, the peer can read an encrypted
+        // informational (what strongSwan sends in the same case)
+        if matches!(err, Error::InvalidCert(_) | Error::SigAuthFailed(_)) {
+            let keys = self.ph1s.get(&id).is_some_and(|p| p.keys.is_some());
+            let n = err.notify();
+            if let (true, Some(n), Some(p)) = (keys, n, self.ph1s.get(&id)) {
+                let nt = Payload::Notify(isakmp::Notify {
+                    doi: isakmp::Doi::IPSEC,
+                    protocol: ProtocolId::ISAKMP,
+                    notify_type: n,
+                    spi: [p.icky, p.rcky].concat(),
+                    data: Vec::new(),
+                });
+                let now = p.created;
+                let _ = self.send_info(now, id, vec![nt]);
+            }
+        }
         let Some(p) = self.ph1s.get_mut(&id) else {
             return;
         };
@@ -803,7 +829,11 @@ impl Endpoint {
             remote,
             reason: msg,
         });
-        if let (Some(n), false) = (err.notify(), matches!(err, Error::AuthenticationFailed)) {
+        let silent = matches!(
+            err,
+            Error::AuthenticationFailed | Error::InvalidCert(_) | Error::SigAuthFailed(_)
+        );
+        if let (Some(n), false) = (err.notify(), silent) {
             // notify in the clear, as racoon does before keys exist
             let nt = Payload::Notify(isakmp::Notify {
                 doi: isakmp::Doi::IPSEC,
@@ -1142,17 +1172,6 @@ impl Inbound<'_> {
     pub fn id_payload(&self) -> Option<&isakmp::Identification> {
         self.find(|x| {
             if let Payload::Id(v) = x {
-                Some(v)
-            } else {
-                None
-            }
-        })
-    }
-
-    /// The first HASH payload's data.
-    pub fn hash(&self) -> Option<&Vec<u8>> {
-        self.find(|x| {
-            if let Payload::Hash(v) = x {
                 Some(v)
             } else {
                 None

@@ -27,8 +27,12 @@
 //! phase-1 rekey (`rekey force`, or `rekey on` with DPD): "dying" at 80 % with a new
 //! phase 1 started by the initiator when phase 2s exist, deletion at 100 %.
 //!
-//! Deviations and limits (see also the report of issue 6): only pre-shared keys (the
-//! certificate methods stop in `derive_keys`, where issue 9 plugs in); the commit bit and
+//! Phase-1 authentication: pre-shared keys and `rsasig` (X.509 certificates or plain_rsa
+//! keys, supplied by the driver as [`Credentials`] through [`Endpoint::set_credentials`]; the
+//! order of the checks is in [`creds`]).
+//!
+//! Deviations and limits (see also the report of issue 6): no DSS, RSA-encryption, GSSAPI or
+//! hybrid/XAUTH methods; the commit bit and
 //! NAT-OA are not sent and are ignored when received; retransmission intervals double (capped at
 //! 60 s) rather than staying fixed; a datagram that does not decrypt never ends an SA (it
 //! is logged as a probable wrong pre-shared key); unauthenticated notifies and deletes are
@@ -39,6 +43,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod auth;
+pub mod creds;
 pub mod crypto;
 mod endpoint;
 pub mod error;
@@ -51,6 +57,7 @@ pub mod rules;
 pub mod spd;
 pub mod types;
 
+pub use creds::{Credentials, RemoteCreds, Signer};
 pub use endpoint::{
     Endpoint, Options, MAX_EARLY_QM, MAX_HALF_OPEN, MAX_NONCE, MAX_PH1, MAX_PH2, MAX_QUEUE,
 };

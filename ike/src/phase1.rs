@@ -9,6 +9,7 @@ use isakmp::{
     ExchangeType, Flags, IdValue, Identification, Message, NotifyType, Payload, ProtocolId,
 };
 
+use crate::auth::is_sig;
 use crate::crypto::{
     natd_hash, phase1_iv, DhPrivate, HashAlg, IkeCipher, Phase1Auth, Phase1Inputs, Phase1Keys,
     Secret,
@@ -117,9 +118,14 @@ fn check_natd(p: &mut Ph1, payloads: &[Payload]) {
     p.natt.peer_nat = !rest.iter().any(|x| **x == them);
 }
 
-fn my_identification(p_local: SocketAddr, r: &conf::Remote) -> Identification {
+fn my_identification(
+    p_local: SocketAddr,
+    r: &conf::Remote,
+    asn1dn: Option<&[u8]>,
+) -> Identification {
     let v;
     let id = match &r.my_identifier {
+        Identifier::Asn1Dn(_) if asn1dn.is_some() => IdValue::DerAsn1Dn(asn1dn.unwrap_or_default()),
         Identifier::Address(Some(a)) => IdValue::Addr(*a),
         Identifier::Fqdn(s) => {
             v = s.clone().into_bytes();
@@ -148,8 +154,20 @@ fn id_string(id: &Identification) -> Option<String> {
     }
 }
 
-fn ident_matches(want: &Identifier, got: &Identification) -> bool {
+fn ident_matches(want: &Identifier, got: &Identification, cert: Option<&pki::Certificate>) -> bool {
     match (want, got.value()) {
+        (Identifier::Asn1Dn(Some(s)), IdValue::DerAsn1Dn(d)) => {
+            if s.starts_with('~') {
+                pki::asn1dn_from_config(s).is_ok_and(|w| pki::names_equal(&w, d))
+            } else {
+                pki::DnPattern::parse(s)
+                    .is_ok_and(|pat| pki::check_peers_asn1dn(Some(&pat), d, cert).is_ok())
+            }
+        }
+        // without a value: the certificate's subject (checked again once the certificate is known)
+        (Identifier::Asn1Dn(None), IdValue::DerAsn1Dn(d)) => {
+            cert.map_or(true, |c| pki::names_equal(d, c.subject_der()))
+        }
         (Identifier::Address(Some(a)), IdValue::Addr(b)) => *a == b,
         (Identifier::Address(None), IdValue::Addr(_)) => true,
         (Identifier::Fqdn(s), IdValue::Fqdn(b)) => s.as_bytes() == b,
@@ -199,6 +217,18 @@ impl Endpoint {
             Role::Responder => rcky.copy_from_slice(&mine),
         }
         let id = self.new_id();
+        let asn1dn = match self.my_asn1dn(remote_cfg) {
+            Some(Ok(d)) => Some(d),
+            Some(Err(e)) => {
+                self.out.log(
+                    Level::Error,
+                    Some(remote.ip()),
+                    format!("{e}; sending the address as ID"),
+                );
+                None
+            }
+            None => None,
+        };
         let r = self.remote_cfg(remote_cfg);
         Ph1 {
             id,
@@ -224,7 +254,7 @@ impl Endpoint {
             keys: None,
             cipher: None,
             iv: Vec::new(),
-            my_id: my_identification(local, r),
+            my_id: my_identification(local, r, asn1dn.as_deref()),
             peer_id: None,
             psk: None,
             natt: Natt::default(),
@@ -284,6 +314,7 @@ impl Endpoint {
             payloads.push(Payload::Ke(p.ke_i.clone()));
             payloads.push(Payload::Nonce(p.ni.clone()));
             payloads.push(Payload::Id(p.my_id.clone()));
+            payloads.extend(self.cr_payloads(remote_cfg, p.cands[0].auth));
             p.state = P1State::AggrI(AggrI::ExpectSecond);
         } else {
             self.out.log(
@@ -412,10 +443,12 @@ impl Endpoint {
             p.ni = ni;
             p.peer_id = Some(idp);
             self.verify_peer_id(&p)?;
-            p.psk = Some(
-                self.lookup_psk(&p)
-                    .ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?,
-            );
+            if !p.sig_auth() {
+                p.psk = Some(
+                    self.lookup_psk(&p)
+                        .ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?,
+                );
+            }
             let group = p
                 .params
                 .as_ref()
@@ -432,7 +465,9 @@ impl Endpoint {
             payloads.push(Payload::Ke(p.ke_r.clone()));
             payloads.push(Payload::Nonce(p.nr.clone()));
             payloads.push(Payload::Id(p.my_id.clone()));
-            payloads.push(Payload::Hash(hash_r));
+            payloads.extend(self.auth_payloads(&p, hash_r)?);
+            payloads
+                .extend(self.cr_payloads(p.remote_cfg, p.params.as_ref().map_or(0, |x| x.auth)));
             payloads.extend(our_vids(&r));
             if p.natt.peer.is_some() {
                 payloads.extend(natd_payloads(&p, r.nat_traversal == Tristate::Force));
@@ -450,16 +485,31 @@ impl Endpoint {
         let id = p.id;
         self.by_cookie.insert((p.icky, p.rcky), id);
         self.ph1s.insert(id, p);
+        self.note_peer_cr(id, msg.payloads());
         Ok(())
     }
 
     fn verify_peer_id(&self, p: &Ph1) -> Result<()> {
+        self.verify_peer_id_with(p, p.peer_id.as_ref(), None)
+    }
+
+    /// `verify_identifier on`: the peer's ID must match one of `peers_identifier`; asn1dn
+    /// entries without a value need the peer's certificate (`cert`).
+    pub(crate) fn verify_peer_id_with(
+        &self,
+        p: &Ph1,
+        got: Option<&Identification>,
+        cert: Option<&pki::Certificate>,
+    ) -> Result<()> {
         let r = self.remote_cfg(p.remote_cfg);
         if !r.verify_identifier || r.peers_identifier.is_empty() {
             return Ok(());
         }
-        let got = p.peer_id.as_ref().ok_or(Error::InvalidId)?;
-        if r.peers_identifier.iter().any(|w| ident_matches(w, got)) {
+        let got = got.ok_or(Error::InvalidId)?;
+        if r.peers_identifier
+            .iter()
+            .any(|w| ident_matches(w, got, cert))
+        {
             Ok(())
         } else {
             Err(Error::InvalidId)
@@ -475,20 +525,29 @@ impl Endpoint {
             &p.ke_i
         };
         let gxy = dh.shared_secret(peer_ke)?;
-        let psk = p
-            .psk
-            .clone()
-            .ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?;
-        if params.auth != 1 && params.auth != 65001 && params.auth != 65002 {
-            // signature methods: hooks for the certificate issue
-            return Err(Error::Config(
-                "only pre-shared key authentication is supported".into(),
-            ));
+        let sig = is_sig(params.auth);
+        if !sig && params.auth != 1 && params.auth != 65001 && params.auth != 65002 {
+            return Err(Error::Config(format!(
+                "authentication method {} is not supported (pre_shared_key and rsasig are)",
+                params.auth
+            )));
         }
+        let psk = if sig {
+            None
+        } else {
+            Some(
+                p.psk
+                    .clone()
+                    .ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?,
+            )
+        };
         let keys = Phase1Keys::derive(
             &Phase1Inputs {
                 hash: params.hash,
-                auth: Phase1Auth::PreSharedKey(psk.as_ref()),
+                auth: match &psk {
+                    Some(k) => Phase1Auth::PreSharedKey(k.as_ref()),
+                    None => Phase1Auth::Signature,
+                },
                 ni: &p.ni,
                 nr: &p.nr,
                 g_xy: gxy.as_ref(),
@@ -525,7 +584,14 @@ impl Endpoint {
                 if let Some(p) = self.ph1s.get_mut(&id) {
                     p.last_recv = Some(m.fingerprint.clone());
                 }
+                self.note_peer_cr(id, m.payloads);
                 Ok(())
+            }
+            // A certificate or signature that does not verify ends the negotiation: nothing of
+            // the message was trusted (CVE-2004-0155).
+            Err(e @ (Error::InvalidCert(_) | Error::SigAuthFailed(_))) => {
+                self.fail_ph1(id, &e);
+                Err(e)
             }
             // Errors on unauthenticated or undecryptable input never kill the SA: the peer
             // (or an attacker) may send garbage; retransmission or the phase-1 timer ends it.
@@ -576,6 +642,12 @@ impl Endpoint {
                 if p.natt.peer.is_some() {
                     payloads.extend(natd_payloads(p, force));
                 }
+                let (rc, auth) = (p.remote_cfg, p.params.as_ref().map_or(0, |x| x.auth));
+                payloads.extend(self.cr_payloads(rc, auth));
+                let p = self
+                    .ph1s
+                    .get_mut(&id)
+                    .ok_or(Error::UnexpectedState("gone"))?;
                 let bytes = Self::plain(p, ExchangeType::MAIN, payloads)?;
                 p.state = P1State::MainI(MainI::ExpectKe);
                 let retx = Some((self.cfg.timer.counter, self.cfg.timer.interval));
@@ -601,7 +673,9 @@ impl Endpoint {
                     .remove(&id)
                     .ok_or(Error::UnexpectedState("gone"))?;
                 let res = (|| {
-                    p.psk = Some(psk.ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?);
+                    if !p.sig_auth() {
+                        p.psk = Some(psk.ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?);
+                    }
                     p.ke_r = ke.clone();
                     p.nr = nr.clone();
                     self.derive_keys(&mut p)?;
@@ -617,7 +691,8 @@ impl Endpoint {
                     let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
                     let idb = p.my_id.body_bytes();
                     let hash_i = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idb);
-                    let payloads = vec![Payload::Id(p.my_id.clone()), Payload::Hash(hash_i)];
+                    let mut payloads = vec![Payload::Id(p.my_id.clone())];
+                    payloads.extend(self.auth_payloads(&p, hash_i)?);
                     let (bytes, next) = Self::seal(
                         &p,
                         ExchangeType::MAIN,
@@ -644,16 +719,14 @@ impl Endpoint {
             MainI::ExpectAuth => {
                 check(MsgKind::MainAuth, m.payloads, m.hdr.is_encrypted())?;
                 let idp = m.id_payload().ok_or(Error::PayloadCount(5))?;
-                let hash = m.hash().ok_or(Error::PayloadCount(8))?;
+                let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+                let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+                let want = keys.hash_r(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idp.raw);
+                self.verify_peer_auth(p, m.payloads, idp, &want)?;
                 let p = self
                     .ph1s
                     .get_mut(&id)
                     .ok_or(Error::UnexpectedState("gone"))?;
-                let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
-                let want = keys.hash_r(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idp.raw);
-                if !ct_eq(&want, hash) {
-                    return Err(Error::AuthenticationFailed);
-                }
                 p.peer_id = Some(idp.clone());
                 if let Some(iv) = &m.staged_iv {
                     p.iv = iv.clone();
@@ -704,7 +777,9 @@ impl Endpoint {
                     .remove(&id)
                     .ok_or(Error::UnexpectedState("gone"))?;
                 let res = (|| {
-                    p.psk = Some(psk.ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?);
+                    if !p.sig_auth() {
+                        p.psk = Some(psk.ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?);
+                    }
                     p.ke_i = ke.clone();
                     p.ni = ni.clone();
                     p.ke_r = dh.public().to_vec();
@@ -717,6 +792,9 @@ impl Endpoint {
                         payloads.extend(natd_payloads(&p, force));
                         check_natd(&mut p, m.payloads);
                     }
+                    payloads.extend(
+                        self.cr_payloads(p.remote_cfg, p.params.as_ref().map_or(0, |x| x.auth)),
+                    );
                     p.state = P1State::MainR(MainR::ExpectAuth);
                     Self::plain(&p, ExchangeType::MAIN, payloads)
                 })();
@@ -734,16 +812,14 @@ impl Endpoint {
             MainR::ExpectAuth => {
                 check(MsgKind::MainAuth, m.payloads, m.hdr.is_encrypted())?;
                 let idp = m.id_payload().ok_or(Error::PayloadCount(5))?;
-                let hash = m.hash().ok_or(Error::PayloadCount(8))?;
+                let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+                let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+                let want = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idp.raw);
+                self.verify_peer_auth(p, m.payloads, idp, &want)?;
                 let p = self
                     .ph1s
                     .get_mut(&id)
                     .ok_or(Error::UnexpectedState("gone"))?;
-                let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
-                let want = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idp.raw);
-                if !ct_eq(&want, hash) {
-                    return Err(Error::AuthenticationFailed);
-                }
                 p.peer_id = Some(idp.clone());
                 if let Some(iv) = &m.staged_iv {
                     p.iv = iv.clone();
@@ -755,14 +831,16 @@ impl Endpoint {
                     p.natt.floated = m.local.port() == self.opts.natt_port;
                 }
                 self.verify_peer_id(self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?)?;
+                let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+                let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+                let idb = p.my_id.body_bytes();
+                let hash_r = keys.hash_r(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idb);
+                let mut payloads = vec![Payload::Id(p.my_id.clone())];
+                payloads.extend(self.auth_payloads(p, hash_r)?);
                 let p = self
                     .ph1s
                     .get_mut(&id)
                     .ok_or(Error::UnexpectedState("gone"))?;
-                let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
-                let idb = p.my_id.body_bytes();
-                let hash_r = keys.hash_r(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idb);
-                let payloads = vec![Payload::Id(p.my_id.clone()), Payload::Hash(hash_r)];
                 let (bytes, next) =
                     Self::seal(p, ExchangeType::MAIN, 0, Flags::default(), &payloads, &p.iv)?;
                 p.iv = next;
@@ -788,8 +866,7 @@ impl Endpoint {
         let ke = m.ke();
         let nr = m.nonce();
         let idp = m.id_payload();
-        let hash = m.hash();
-        let (Some(ke), Some(nr), Some(idp), Some(hash)) = (ke, nr, idp, hash) else {
+        let (Some(ke), Some(nr), Some(idp)) = (ke, nr, idp) else {
             return Err(Error::PayloadCount(4));
         };
         if nr.len() < 8 || nr.len() > MAX_NONCE {
@@ -808,21 +885,21 @@ impl Endpoint {
             peer_vids(m.payloads, &mut p, natt_on);
             p.peer_id = Some(idp.clone());
             self.verify_peer_id(&p)?;
-            p.psk = Some(
-                self.lookup_psk(&p)
-                    .ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?,
-            );
+            if !p.sig_auth() {
+                p.psk = Some(
+                    self.lookup_psk(&p)
+                        .ok_or_else(|| Error::NoPsk(p.remote.ip().to_string()))?,
+                );
+            }
             p.ke_r = ke.clone();
             p.nr = nr.clone();
             self.derive_keys(&mut p)?;
             let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
             let want = keys.hash_r(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idp.raw);
-            if !ct_eq(&want, hash) {
-                return Err(Error::AuthenticationFailed);
-            }
+            self.verify_peer_auth(&p, m.payloads, idp, &want)?;
             let idb = p.my_id.body_bytes();
             let hash_i = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idb);
-            let mut payloads = vec![Payload::Hash(hash_i)];
+            let mut payloads = self.auth_payloads(&p, hash_i)?;
             if p.natt.peer.is_some() {
                 check_natd(&mut p, m.payloads);
                 payloads.extend(natd_payloads(&p, force));
@@ -860,21 +937,15 @@ impl Endpoint {
 
     fn aggr_r(&mut self, id: u64, m: &Inbound<'_>) -> Result<()> {
         check(MsgKind::AggrThird, m.payloads, true)?;
-        let hash = m.hash().ok_or(Error::PayloadCount(8))?;
+        let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("gone"))?;
+        let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+        let peer_id = p.peer_id.clone().ok_or(Error::UnexpectedState("id"))?;
+        let want = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &peer_id.raw);
+        self.verify_peer_auth(p, m.payloads, &peer_id, &want)?;
         let p = self
             .ph1s
             .get_mut(&id)
             .ok_or(Error::UnexpectedState("gone"))?;
-        let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
-        let idb = p
-            .peer_id
-            .as_ref()
-            .map(|i| i.raw.clone())
-            .ok_or(Error::UnexpectedState("id"))?;
-        let want = keys.hash_i(&p.ke_i, &p.ke_r, &p.icky, &p.rcky, &p.sai_b, &idb);
-        if !ct_eq(&want, hash) {
-            return Err(Error::AuthenticationFailed);
-        }
         if let Some(iv) = &m.staged_iv {
             p.iv = iv.clone();
         }
@@ -883,6 +954,9 @@ impl Endpoint {
             p.local = m.local;
             p.natt.floated = m.local.port() == self.opts.natt_port;
         }
+        // Aggressive Mode carries the initiator's NAT-D in AM3 (RFC 3947 §3.2), hashed over
+        // the addresses of this message (after the float)
+        check_natd(p, m.payloads);
         self.ph1_established(m.now, id);
         self.auth_notifies(id, m);
         // Quick Mode messages that arrived before AM3 (strongSwan's race) run now.
