@@ -295,6 +295,17 @@ impl IkeCore for IkeEndpointCore {
     }
 
     fn shutdown(&mut self, now: Instant) {
+        // As racoon: DELETE every phase 2 (so the peers drop their SAs too),
+        // then every phase 1.
+        let peers: std::collections::BTreeSet<IpAddr> = self
+            .ep
+            .list_phase1()
+            .iter()
+            .map(|p| p.remote.ip())
+            .collect();
+        for peer in peers {
+            self.ep.delete_sa(now, peer);
+        }
         self.ep.flush_phase1(now);
     }
 }
