@@ -182,6 +182,14 @@ pub(crate) struct Ph1 {
     pub keepalive: Option<Instant>,
     /// When the SA goes "dying" (80 % of its lifetime) and an initiator starts a new one.
     pub rekey_at: Option<Instant>,
+    /// `ike_frag` of the remote block.
+    pub frag_mode: conf::Tristate,
+    /// The peer announced the IKE fragmentation vendor ID.
+    pub frag_peer: bool,
+    /// Fragment ID of the last message we fragmented.
+    pub frag_id: u16,
+    /// `last_sent` as fragment datagrams when it was sent fragmented.
+    pub last_frags: Vec<Vec<u8>>,
 }
 
 impl Ph1 {
@@ -190,6 +198,12 @@ impl Ph1 {
     }
     pub fn is_established(&self) -> bool {
         self.state == P1State::Established
+    }
+    /// Whether our messages larger than the path allows go out fragmented: `ike_frag force`,
+    /// or `ike_frag on` and the peer announced fragmentation.
+    pub fn frag_send(&self) -> bool {
+        self.frag_mode == conf::Tristate::Force
+            || (self.frag_mode == conf::Tristate::On && self.frag_peer)
     }
 }
 
@@ -309,6 +323,10 @@ pub struct Endpoint {
     pub(crate) unique_reqid: u32,
     /// Certificates and keys for `rsasig` (see [`crate::creds`]).
     pub(crate) creds: crate::creds::Credentials,
+    /// Inbound IKE fragments (bounded per message, in count and in total; 30 s timeout).
+    pub(crate) reasm: isakmp::frag::Reassembler,
+    /// Time base of the reassembler's seconds.
+    pub(crate) t0: Option<Instant>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -373,6 +391,8 @@ impl Endpoint {
             purges: Vec::new(),
             unique_reqid: 0,
             creds: crate::creds::Credentials::default(),
+            reasm: isakmp::frag::Reassembler::new(isakmp::frag::Limits::default()),
+            t0: None,
         };
         for t in [pfkey::SaType::AH, pfkey::SaType::ESP, pfkey::SaType::IPCOMP] {
             let s = ep.next_seq();
@@ -523,18 +543,40 @@ impl Endpoint {
         retx: Option<(u32, u64)>,
     ) {
         let natt = p.natt.floated;
-        out.push_tx(Transmit {
-            local: p.local,
-            remote: p.remote,
-            data: data.clone(),
-            non_esp_marker: natt,
-        });
+        let max =
+            isakmp::frag::max_datagram_len(isakmp::frag::DEFAULT_MTU, p.remote.is_ipv6(), natt);
+        p.last_frags = Vec::new();
+        if p.frag_send() && data.len() > max {
+            p.frag_id = p.frag_id.wrapping_add(1);
+            // a message that cannot be split goes out whole
+            if let Ok(f) = isakmp::frag::split(&data, max, p.frag_id, p.exchange) {
+                p.last_frags = f;
+            }
+        }
         p.last_sent = Some(data);
+        Self::resend_ph1(out, p);
         p.retx = retx.map(|(counter, interval)| Retx {
             at: now + Duration::from_secs(interval.max(1)),
             left: counter,
             interval: Duration::from_secs(interval.max(1)),
         });
+    }
+
+    /// Queues the last phase-1 message again (as fragments when it was fragmented).
+    pub(crate) fn resend_ph1(out: &mut Out, p: &Ph1) {
+        let one = |data: Vec<u8>| Transmit {
+            local: p.local,
+            remote: p.remote,
+            data,
+            non_esp_marker: p.natt.floated,
+        };
+        if !p.last_frags.is_empty() {
+            for f in &p.last_frags {
+                out.push_tx(one(f.clone()));
+            }
+        } else if let Some(d) = &p.last_sent {
+            out.push_tx(one(d.clone()));
+        }
     }
 
     /// Encodes and encrypts a message under phase 1 `p` with `iv`; returns the bytes and the
@@ -625,6 +667,10 @@ impl Endpoint {
             return Err(Error::PeerMisbehaved("length"));
         }
         let data = &data[..hdr.length as usize];
+        // 1b. IKE fragments: reassembled (bounded) before anything else, for known cookies
+        if hdr.next_payload == PayloadType::FRAGMENT {
+            return self.fragment(now, local, remote, &hdr, data);
+        }
         // 2. SA by cookies
         let key = (hdr.initiator_cookie, hdr.responder_cookie);
         let id = match self.by_cookie.get(&key) {
@@ -676,6 +722,49 @@ impl Endpoint {
         self.on_ph1_message(now, id, local, remote, &hdr, data)
     }
 
+    fn fragment(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hdr: &Header,
+        data: &[u8],
+    ) -> Result<()> {
+        let known = self
+            .by_cookie
+            .get(&(hdr.initiator_cookie, hdr.responder_cookie))
+            .or_else(|| self.by_cookie.get(&(hdr.initiator_cookie, [0; 8])))
+            .and_then(|id| self.ph1s.get(id))
+            .is_some_and(|p| p.frag_mode != conf::Tristate::Off && p.remote.ip() == remote.ip());
+        if !known {
+            return Err(Error::PeerMisbehaved(
+                "IKE fragment for no fragmenting phase 1",
+            ));
+        }
+        let t0 = *self.t0.get_or_insert(now);
+        let secs = i64::try_from(now.saturating_duration_since(t0).as_secs()).unwrap_or(i64::MAX);
+        match self.reasm.insert(data, secs) {
+            Ok(Some(full)) => {
+                self.out.log(
+                    Level::Debug,
+                    Some(remote.ip()),
+                    format!(
+                        "reassembled a {}-byte message from IKE fragments",
+                        full.len()
+                    ),
+                );
+                // never a fragment again: the reassembler refuses nested fragments
+                self.datagram(now, local, remote, &full)
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.out
+                    .log(Level::Debug, Some(remote.ip()), format!("dropped: {e}"));
+                Err(Error::PeerMisbehaved("bad IKE fragment"))
+            }
+        }
+    }
+
     fn on_ph1_message(
         &mut self,
         now: Instant,
@@ -693,15 +782,8 @@ impl Endpoint {
                 .get_mut(&id)
                 .ok_or(Error::UnexpectedState("gone"))?;
             if p.last_recv.as_deref() == Some(&fp[..]) {
-                if let Some(d) = p.last_sent.clone() {
-                    if p.role == Role::Responder || p.is_established() {
-                        self.out.push_tx(Transmit {
-                            local: p.local,
-                            remote: p.remote,
-                            data: d,
-                            non_esp_marker: p.natt.floated,
-                        });
-                    }
+                if p.role == Role::Responder || p.is_established() {
+                    Self::resend_ph1(&mut self.out, p);
                 }
                 return Ok(());
             }
@@ -972,14 +1054,7 @@ impl Endpoint {
                     // backoff: the interval doubles on every retransmission, capped
                     r.interval = (r.interval * 2).min(Duration::from_secs(60));
                     r.at = now + r.interval;
-                    if let Some(d) = p.last_sent.clone() {
-                        self.out.push_tx(Transmit {
-                            local: p.local,
-                            remote: p.remote,
-                            data: d,
-                            non_esp_marker: p.natt.floated,
-                        });
-                    }
+                    Self::resend_ph1(&mut self.out, p);
                 }
             }
         }

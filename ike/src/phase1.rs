@@ -42,8 +42,16 @@ const NATT_NAMES: [(&str, NattVer); 6] = [
     ("draft-ietf-ipsec-nat-t-ike-00", NattVer::Draft00),
 ];
 
-fn our_vids(r: &conf::Remote) -> Vec<Payload> {
+fn our_vids(r: &conf::Remote, exchange: ExchangeType) -> Vec<Payload> {
     let mut v = Vec::new();
+    if r.ike_frag != Tristate::Off {
+        let caps = if exchange == ExchangeType::AGGRESSIVE {
+            isakmp::frag::CAPS_BASE | isakmp::frag::CAPS_AGGRESSIVE
+        } else {
+            isakmp::frag::CAPS_BASE
+        };
+        v.push(Payload::VendorId(isakmp::frag::vendor_id(caps).to_vec()));
+    }
     if r.nat_traversal != Tristate::Off {
         for (n, _) in &NATT_NAMES[..4] {
             v.push(Payload::VendorId(natt_vid(n)));
@@ -60,6 +68,9 @@ fn peer_vids(payloads: &[Payload], p: &mut Ph1, natt_on: bool) {
         if let Payload::VendorId(v) = pl {
             if v[..] == VID_DPD[..] {
                 p.dpd.peer = true;
+            }
+            if isakmp::frag::parse_vendor_id(v).is_some() {
+                p.frag_peer = true;
             }
             if natt_on {
                 for (n, ver) in NATT_NAMES {
@@ -266,6 +277,10 @@ impl Endpoint {
             early_qm: Vec::new(),
             keepalive: None,
             rekey_at: None,
+            frag_mode: r.ike_frag,
+            frag_peer: false,
+            frag_id: 0,
+            last_frags: Vec::new(),
         }
     }
 
@@ -324,7 +339,7 @@ impl Endpoint {
             );
             p.state = P1State::MainI(MainI::ExpectSa);
         }
-        payloads.extend(our_vids(&r));
+        payloads.extend(our_vids(&r, exchange));
         let bytes = Self::plain(&p, exchange, payloads)?;
         let retx = self.retx_params();
         Self::send_ph1_bytes(&mut self.out, &mut p, bytes, now, retx);
@@ -468,14 +483,14 @@ impl Endpoint {
             payloads.extend(self.auth_payloads(&p, hash_r)?);
             payloads
                 .extend(self.cr_payloads(p.remote_cfg, p.params.as_ref().map_or(0, |x| x.auth)));
-            payloads.extend(our_vids(&r));
+            payloads.extend(our_vids(&r, exchange));
             if p.natt.peer.is_some() {
                 payloads.extend(natd_payloads(&p, r.nat_traversal == Tristate::Force));
                 check_natd(&mut p, msg.payloads());
             }
             p.state = P1State::AggrR(AggrR::ExpectThird);
         } else {
-            payloads.extend(our_vids(&r));
+            payloads.extend(our_vids(&r, exchange));
             p.state = P1State::MainR(MainR::ExpectKe);
         }
         let bytes = Self::plain(&p, exchange, payloads)?;

@@ -486,3 +486,92 @@ fn plain_rsa_keys_both_ways() {
     trigger(&mut p);
     assert_failed(&p, false, "any plain_rsa key");
 }
+
+/// The largest datagram a 1280-byte IPv4 path carries (IP 20 + UDP 8).
+const PATH_LIMIT: usize = 1280 - 28;
+
+fn frag_pair(a_frag: &str, b_frag: &str, aggressive: bool) -> Pair {
+    let mut a = Side::a();
+    // a three-certificate chain: end, intermediate, root (~3 KB of CERT payloads)
+    a.creds.my_certs = vec![cert("end.crt"), cert("inter.crt"), cert("root.crt")];
+    a.remote = format!("my_identifier asn1dn; ike_frag {a_frag};");
+    let mut b = Side::b();
+    b.creds.my_certs = vec![cert("peer.crt"), cert("inter.crt"), cert("root.crt")];
+    b.remote = format!("my_identifier asn1dn; ike_frag {b_frag};");
+    if aggressive {
+        a = a.aggressive();
+        b = b.aggressive();
+    }
+    let mut p = pair(a, b);
+    p.drop_if = Box::new(|_, d| d.t.data.len() > PATH_LIMIT);
+    p
+}
+
+fn fragments_sent(p: &Pair, from_a: bool) -> usize {
+    p.captured
+        .iter()
+        .filter(|d| d.a_to_b == from_a)
+        .filter(|d| {
+            isakmp::Header::decode(&d.t.data)
+                .is_ok_and(|h| h.next_payload == isakmp::PayloadType::FRAGMENT)
+        })
+        .count()
+}
+
+#[test]
+fn fragmentation_carries_a_three_cert_chain_over_a_1280_byte_path() {
+    for aggressive in [false, true] {
+        let mut p = frag_pair("on", "on", aggressive);
+        trigger(&mut p);
+        assert_up(&mut p);
+        assert!(fragments_sent(&p, true) >= 3, "a fragmented MM5/AM3");
+        assert!(fragments_sent(&p, false) >= 3, "b fragmented MM6/AM2");
+        assert!(p.captured.iter().all(|d| d.t.data.len() <= PATH_LIMIT));
+    }
+}
+
+#[test]
+fn without_fragmentation_the_chain_does_not_pass_the_path() {
+    // b does not announce fragmentation: a (ike_frag on) sends MM5 whole, the path drops it
+    let mut p = frag_pair("on", "off", false);
+    trigger(&mut p);
+    assert_eq!(fragments_sent(&p, true), 0);
+    assert_eq!(p.a.established_ph1() + p.b.established_ph1(), 0);
+    assert_eq!(p.a.sa_count() + p.b.sa_count(), 0);
+}
+
+#[test]
+fn ike_frag_force_on_both_sides() {
+    for b in ["force", "on"] {
+        let mut p = frag_pair("force", b, false);
+        trigger(&mut p);
+        assert_up(&mut p);
+        assert!(fragments_sent(&p, true) >= 3);
+        assert!(fragments_sent(&p, false) >= 3);
+    }
+}
+
+#[test]
+fn lost_fragment_is_recovered_by_retransmission() {
+    let mut p = frag_pair("on", "on", false);
+    let lost = std::rc::Rc::new(std::cell::Cell::new(0));
+    let l = lost.clone();
+    p.drop_if = Box::new(move |_, d| {
+        if d.t.data.len() > PATH_LIMIT {
+            return true;
+        }
+        // the first fragment numbered 2 is lost once
+        let frag2 = d.t.data.len() > 34
+            && isakmp::Header::decode(&d.t.data)
+                .is_ok_and(|h| h.next_payload == isakmp::PayloadType::FRAGMENT)
+            && d.t.data[34] == 2;
+        if frag2 && l.get() == 0 {
+            l.set(1);
+            return true;
+        }
+        false
+    });
+    trigger(&mut p);
+    assert_eq!(lost.get(), 1, "a fragment was lost");
+    assert_up(&mut p);
+}
