@@ -11,6 +11,7 @@ pub mod admin;
 pub mod core;
 pub mod ike_core;
 pub mod kernel;
+pub mod limits;
 pub mod log;
 pub mod udp;
 
@@ -224,6 +225,8 @@ struct Daemon {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     scripts: Arc<std::sync::atomic::AtomicUsize>,
     listen: Vec<SocketAddr>,
+    /// Half-open limits for new phase-1 negotiations.
+    admission: limits::Admission,
 }
 
 /// Most hook scripts running at once.
@@ -413,6 +416,7 @@ impl Daemon {
             source,
         })?;
 
+        let admission = limits::Admission::new(&config);
         let cc = CoreConfig {
             psk,
             config: Arc::new(config),
@@ -438,6 +442,7 @@ impl Daemon {
             tasks,
             scripts: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             listen,
+            admission,
         })
     }
 
@@ -472,7 +477,7 @@ impl Daemon {
                 _ = usr1.recv() => info!("caught signal 10 (ignored)"),
                 _ = usr2.recv() => info!("caught signal 12 (ignored)"),
                 d = self.ike_rx.recv() => if let Some(d) = d {
-                    self.core.handle_datagram(Instant::now(), d.local, d.remote, &d.data);
+                    self.datagram(d);
                 },
                 m = self.link.rx.recv() => match m {
                     Some(m) => {
@@ -492,6 +497,39 @@ impl Daemon {
         }
         self.shutdown().await;
         0
+    }
+
+    /// An IKE datagram: new phase-1 initiations pass the half-open limits first.
+    fn datagram(&mut self, d: udp::Datagram) {
+        let now = Instant::now();
+        if let Some(icookie) = limits::new_initiation(&d.data) {
+            let sas = self.core.phase1_sas();
+            match self.admission.decide(d.remote.ip(), icookie, &sas) {
+                limits::Verdict::Pass => {}
+                limits::Verdict::Drop => {
+                    let n = self.admission.dropped;
+                    if n.is_power_of_two() {
+                        warn!(
+                            peer = %d.remote.ip(),
+                            "too many half-open phase 1 negotiations from this peer (limit {}); new ones dropped ({n} so far)",
+                            limits::MAX_HALF_OPEN_PER_PEER
+                        );
+                    }
+                    return;
+                }
+                limits::Verdict::Evict(victim) => {
+                    let n = self.admission.evicted;
+                    if n.is_power_of_two() {
+                        warn!(
+                            "{} half-open phase 1 negotiations: evicting the oldest ({victim}) ({n} evictions so far)",
+                            limits::EVICT_AT
+                        );
+                    }
+                    let _ = self.core.delete_peer(now, None, victim);
+                }
+            }
+        }
+        self.core.handle_datagram(now, d.local, d.remote, &d.data);
     }
 
     /// Empty the core's queues: datagrams, PF_KEY requests, events.
@@ -626,6 +664,7 @@ impl Daemon {
             self.spd.apply(&m);
             self.core.handle_kernel(now, m);
         }
+        self.admission.reload(&config);
         let cc = CoreConfig {
             psk: load_psk(&config),
             config: Arc::new(config),
@@ -662,10 +701,12 @@ impl Daemon {
         }
         use std::sync::atomic::Ordering::Relaxed;
         info!(
-            "IKE datagrams {}, NAT-T keepalives {}, junk {}{}",
+            "IKE datagrams {}, NAT-T keepalives {}, junk {}, half-open limit: {} dropped, {} evicted{}",
             self.stats.ike.load(Relaxed),
             self.stats.keepalives.load(Relaxed),
             self.stats.junk.load(Relaxed),
+            self.admission.dropped,
+            self.admission.evicted,
             if self.engine.is_none() {
                 format!(
                     ", ESP-in-UDP dropped (external engine) {}",

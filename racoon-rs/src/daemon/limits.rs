@@ -1,0 +1,262 @@
+//! Admission control for new phase-1 negotiations: half-open limits.
+//!
+//! The IKE core refuses new responders once [`ike::MAX_HALF_OPEN`] (256)
+//! phase-1 SAs are half-open (not yet established). On its own that lets a
+//! flood of Main Mode first messages from many (spoofed) addresses lock out
+//! every legitimate peer until the flood's SAs time out (`timer phase1`). The
+//! driver therefore looks at each datagram that opens a new phase 1 (responder
+//! cookie zero, message ID 0, Main or Aggressive Mode) before the core does:
+//!
+//! * **per peer**: at most [`MAX_HALF_OPEN_PER_PEER`] half-open phase 1s per
+//!   source address; further new initiations from it are dropped (counted);
+//! * **total**: once [`EVICT_AT`] phase 1s are half-open, the oldest half-open
+//!   *responder* negotiation of a peer that has no established phase 1 and no
+//!   address-specific `remote` block is evicted to make room (like a SYN
+//!   cache), so a new legitimate negotiation still gets a slot during a flood.
+//!   Our own initiations and configured peers' negotiations are never evicted.
+//!
+//! Retransmissions of a known first message pass untouched. Nothing here
+//! allocates per datagram beyond the core's phase-1 listing.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use super::core::Phase1Info;
+
+/// Most half-open phase-1 SAs one source address may hold.
+pub const MAX_HALF_OPEN_PER_PEER: usize = 8;
+/// Half-open phase-1 SAs (in total) from which the oldest evictable one is
+/// evicted for each new initiation; below the core's hard limit
+/// ([`ike::MAX_HALF_OPEN`]) so that limit is never what refuses a peer.
+pub const EVICT_AT: usize = 192;
+
+/// racoon's established phase-1 status (as [`Phase1Info::status`]).
+const ESTABLISHED: u8 = 9;
+
+/// What to do with a datagram that opens a new phase 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand it to the core.
+    Pass,
+    /// Drop it: the source already holds its share of half-open SAs.
+    Drop,
+    /// Delete the half-open phase 1s of this peer, then hand it to the core.
+    Evict(IpAddr),
+}
+
+/// If `data` is an ISAKMP message opening a new phase 1 (Main or Aggressive
+/// Mode, zero responder cookie, message ID 0), its initiator cookie.
+pub fn new_initiation(data: &[u8]) -> Option<[u8; 8]> {
+    const MAIN: u8 = 2;
+    const AGGRESSIVE: u8 = 4;
+    if data.len() < 28 {
+        return None;
+    }
+    let rcookie_zero = data[8..16].iter().all(|b| *b == 0);
+    let msgid_zero = data[20..24].iter().all(|b| *b == 0);
+    let exch = data[18];
+    if rcookie_zero && msgid_zero && (exch == MAIN || exch == AGGRESSIVE) {
+        let mut c = [0u8; 8];
+        c.copy_from_slice(&data[..8]);
+        Some(c)
+    } else {
+        None
+    }
+}
+
+/// The half-open limits and their counters.
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// Peers with an address-specific `remote` block: never evicted.
+    protected: HashSet<IpAddr>,
+    /// New initiations dropped by the per-peer limit.
+    pub dropped: u64,
+    /// Half-open negotiations evicted (peers, each with all its half-open SAs).
+    pub evicted: u64,
+}
+
+impl Admission {
+    pub fn new(config: &conf::Config) -> Admission {
+        let mut a = Admission::default();
+        a.reload(config);
+        a
+    }
+
+    /// Re-read the configured peers (SIGHUP).
+    pub fn reload(&mut self, config: &conf::Config) {
+        self.protected = config
+            .remotes
+            .iter()
+            .filter_map(|r| match &r.selector {
+                conf::RemoteSelector::Address(a) => Some(a.addr.ip),
+                _ => r.remote_address.as_ref().map(|a| a.addr.ip),
+            })
+            .collect();
+    }
+
+    /// Decide about a new initiation with initiator cookie `icookie` from
+    /// `remote`, given the core's phase-1 SAs.
+    pub fn decide(&mut self, remote: IpAddr, icookie: [u8; 8], sas: &[Phase1Info]) -> Verdict {
+        // A retransmitted first message belongs to a negotiation we know.
+        if sas
+            .iter()
+            .any(|p| p.remote.ip() == remote && p.cookies[..8] == icookie)
+        {
+            return Verdict::Pass;
+        }
+        let half_open = sas.iter().filter(|p| p.status != ESTABLISHED);
+        let from_peer = half_open
+            .clone()
+            .filter(|p| p.remote.ip() == remote)
+            .count();
+        if from_peer >= MAX_HALF_OPEN_PER_PEER {
+            self.dropped = self.dropped.saturating_add(1);
+            return Verdict::Drop;
+        }
+        if half_open.clone().count() < EVICT_AT {
+            return Verdict::Pass;
+        }
+        let established: HashSet<IpAddr> = sas
+            .iter()
+            .filter(|p| p.status == ESTABLISHED)
+            .map(|p| p.remote.ip())
+            .collect();
+        let victim = half_open
+            .filter(|p| {
+                let ip = p.remote.ip();
+                !p.initiator
+                    && ip != remote
+                    && !self.protected.contains(&ip)
+                    && !established.contains(&ip)
+            })
+            .min_by_key(|p| p.created)
+            .map(|p| p.remote.ip());
+        match victim {
+            Some(ip) => {
+                self.evicted = self.evicted.saturating_add(1);
+                Verdict::Evict(ip)
+            }
+            // Nothing evictable: the core's own hard limit decides.
+            None => Verdict::Pass,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    fn sa(remote: &str, icookie: u8, status: u8, initiator: bool, age: u64) -> Phase1Info {
+        let mut cookies = [0u8; 16];
+        cookies[..8].fill(icookie);
+        Phase1Info {
+            cookies,
+            status,
+            initiator,
+            local: "192.0.2.2:500".parse().unwrap(),
+            remote: SocketAddr::new(remote.parse().unwrap(), 500),
+            version: 0x10,
+            etype: 2,
+            created: Instant::now() - Duration::from_secs(age),
+            ph2_count: 0,
+        }
+    }
+
+    fn mm1(icookie: u8) -> Vec<u8> {
+        let mut m = vec![0u8; 28];
+        m[..8].fill(icookie);
+        m[16] = 1;
+        m[17] = 0x10;
+        m[18] = 2;
+        m
+    }
+
+    #[test]
+    fn recognises_first_messages_only() {
+        assert_eq!(new_initiation(&mm1(7)), Some([7; 8]));
+        let mut am = mm1(7);
+        am[18] = 4;
+        assert!(new_initiation(&am).is_some());
+        let mut second = mm1(7);
+        second[8] = 1; // responder cookie set
+        assert!(new_initiation(&second).is_none());
+        let mut info = mm1(7);
+        info[18] = 5;
+        assert!(new_initiation(&info).is_none());
+        let mut qm = mm1(7);
+        qm[18] = 32;
+        qm[23] = 1;
+        assert!(new_initiation(&qm).is_none());
+        assert!(new_initiation(&mm1(7)[..27]).is_none());
+        assert!(new_initiation(&[]).is_none());
+    }
+
+    #[test]
+    fn per_peer_limit_drops_and_retransmissions_pass() {
+        let mut a = Admission::default();
+        let sas: Vec<Phase1Info> = (0..MAX_HALF_OPEN_PER_PEER as u8)
+            .map(|i| sa("10.1.0.1", i + 1, 2, false, 1))
+            .collect();
+        let peer: IpAddr = "10.1.0.1".parse().unwrap();
+        assert_eq!(a.decide(peer, [99; 8], &sas), Verdict::Drop);
+        assert_eq!(a.dropped, 1);
+        // a retransmission of a known one passes
+        assert_eq!(a.decide(peer, [1; 8], &sas), Verdict::Pass);
+        // another peer passes
+        assert_eq!(
+            a.decide("10.1.0.2".parse().unwrap(), [99; 8], &sas),
+            Verdict::Pass
+        );
+        // established SAs of the peer do not count
+        let est: Vec<Phase1Info> = (0..20).map(|i| sa("10.1.0.1", i, 9, false, 1)).collect();
+        assert_eq!(a.decide(peer, [99; 8], &est), Verdict::Pass);
+    }
+
+    #[test]
+    fn total_limit_evicts_the_oldest_unprotected_responder() {
+        let config = conf::parse(
+            "remote 10.2.0.1 { exchange_mode main; proposal { encryption_algorithm aes; hash_algorithm sha1; authentication_method pre_shared_key; dh_group modp2048; } }",
+            "test.conf",
+        )
+        .expect("test config parses")
+        .config;
+        let mut a = Admission::new(&config);
+        // the oldest: a configured peer, our own initiation, a peer with an
+        // established phase 1; then flood entries, oldest 10.9.0.5
+        let mut sas = vec![
+            sa("10.2.0.1", 200, 2, false, 100),
+            sa("10.3.0.1", 201, 2, true, 99),
+            sa("10.4.0.1", 202, 2, false, 98),
+            sa("10.4.0.1", 203, 9, false, 98),
+        ];
+        for i in 0..EVICT_AT {
+            let age = if i == 5 { 50 } else { 10 };
+            sas.push(sa(&format!("10.9.0.{i}"), i as u8, 2, false, age));
+        }
+        let v = a.decide("192.0.2.1".parse().unwrap(), [250; 8], &sas);
+        assert!(a.protected.contains(&"10.2.0.1".parse().unwrap()));
+        assert_eq!(v, Verdict::Evict("10.9.0.5".parse().unwrap()));
+        assert_eq!(a.evicted, 1);
+        // below the threshold nothing is evicted
+        sas.truncate(10);
+        assert_eq!(
+            a.decide("192.0.2.1".parse().unwrap(), [250; 8], &sas),
+            Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn nothing_evictable_passes_to_the_core() {
+        let mut a = Admission::default();
+        let sas: Vec<Phase1Info> = (0..EVICT_AT)
+            .map(|i| sa(&format!("10.9.1.{}", i % 250), i as u8, 2, true, 1))
+            .collect();
+        assert_eq!(
+            a.decide("192.0.2.1".parse().unwrap(), [250; 8], &sas),
+            Verdict::Pass
+        );
+        assert_eq!(a.evicted, 0);
+    }
+}
