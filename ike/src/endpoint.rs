@@ -835,8 +835,8 @@ impl Endpoint {
                             // the usual sign of a wrong pre-shared key (strongSwan answers a
                             // bad MM5 with an encrypted informational we cannot read): keep
                             // the SA (garbage
-                            // from anyone must not end it), say what is likely wrong
-                            let remote = p.remote;
+                            // from anyone must not end it), say what is likely wrong, and
+                            // answer a phase-1 message where it came from
                             self.out.log(
                                 Level::Error,
                                 Some(remote.ip()),
@@ -845,6 +845,9 @@ impl Endpoint {
                                      authentication failed (bad pre-shared key?)"
                                 ),
                             );
+                            if hdr.message_id == 0 {
+                                self.notify_undecryptable(id, local, remote);
+                            }
                         }
                         return Err(e.into());
                     }

@@ -86,10 +86,11 @@ impl Endpoint {
             return Ok(());
         }
         let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("ph1"))?;
-        if !p.is_established() {
-            return Err(Error::UnexpectedState("informational before phase 1"));
-        }
-        let keys = p.keys.as_ref().ok_or(Error::UnexpectedState("keys"))?;
+        // the keys exist from MM3/MM4 (AM1/AM2) on: HASH(1) can be checked before phase 1 ends
+        let keys = p
+            .keys
+            .as_ref()
+            .ok_or(Error::UnexpectedState("informational before phase 1"))?;
         let hash = match m.payloads.first() {
             Some(Payload::Hash(h)) => h,
             _ => return Err(Error::InvalidHash),
@@ -98,6 +99,10 @@ impl Endpoint {
         let want = keys.informational_hash(m.hdr.message_id, &m.body[range]);
         if !ct_eq(&want, hash) {
             return Err(Error::InvalidHash);
+        }
+        if !p.is_established() {
+            self.ph1_peer_gave_up(id, m);
+            return Ok(());
         }
         let (icky, rcky) = (p.icky, p.rcky);
         for pl in &m.payloads[1..] {
@@ -108,6 +113,66 @@ impl Endpoint {
             }
         }
         Ok(())
+    }
+
+    /// An authenticated (HASH(1)) informational before phase 1 completed: an error notify
+    /// means the peer gave this negotiation up (strongSwan sends AUTHENTICATION-FAILED after
+    /// MM5 when it finds no configuration for our identity or our hash does not verify).
+    /// The SA ends with the reason in the log; anything else is ignored.
+    fn ph1_peer_gave_up(&mut self, id: u64, m: &Inbound<'_>) {
+        let Some(nt) = m.payloads.iter().find_map(|x| match x {
+            Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
+            _ => None,
+        }) else {
+            return;
+        };
+        let Some(p) = self.ph1s.get(&id) else {
+            return;
+        };
+        let remote = p.remote;
+        let why = if nt == NotifyType::AUTHENTICATION_FAILED {
+            " (it did not accept our identifier or our pre-shared key)"
+        } else {
+            ""
+        };
+        let msg = format!("phase1 negotiation failed: the peer sent {nt:?}{why}");
+        self.out.log(Level::Error, Some(remote.ip()), msg.clone());
+        self.out.event(Event::Phase1Failed {
+            remote,
+            reason: msg,
+        });
+        self.remove_ph1(id, false);
+    }
+
+    /// A phase-1 message (from `local`/`remote`) that does not decrypt before the SA is
+    /// established: the peer holds another pre-shared key. Tell it in the clear, as racoon
+    /// does when phase-1 authentication fails (isakmp_info_send_n1 with AUTHENTICATION-FAILED),
+    /// so that it stops instead of retransmitting. One notify per such datagram (never larger
+    /// than what came in); the SA itself is kept: garbage from anyone must not end it.
+    pub(crate) fn notify_undecryptable(
+        &mut self,
+        id: u64,
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) {
+        let Some(p) = self.ph1s.get(&id) else {
+            return;
+        };
+        let nt = Payload::Notify(isakmp::Notify {
+            doi: isakmp::Doi::IPSEC,
+            protocol: ProtocolId::ISAKMP,
+            notify_type: NotifyType::AUTHENTICATION_FAILED,
+            spi: [p.icky, p.rcky].concat(),
+            data: Vec::new(),
+        });
+        if let Ok(bytes) = Self::plain(p, ExchangeType::INFORMATIONAL, vec![nt]) {
+            self.out.push_tx(Transmit {
+                local,
+                remote,
+                data: bytes,
+                non_esp_marker: local.port() == self.opts.natt_port,
+            });
+        }
     }
 
     pub(crate) fn on_notify(
@@ -197,6 +262,22 @@ impl Endpoint {
                     .iter()
                     .any(|s| s.len() == 16 && s[..8] == icky && s[8..] == rcky) =>
             {
+                if let Some(p) = self.ph1s.get(&id) {
+                    // a peer that checks our ID only in MM6 (the Main Mode initiator) can
+                    // only delete: say what is likely wrong when it does so at once
+                    let age = now.saturating_duration_since(p.created);
+                    if p.ph2_count == 0 && age < Duration::from_secs(30) {
+                        self.out.log(
+                            Level::Error,
+                            Some(p.remote.ip()),
+                            format!(
+                                "the peer deleted the ISAKMP-SA {} ms after it began, before \
+                                 any phase 2: it probably did not accept our identifier",
+                                age.as_millis()
+                            ),
+                        );
+                    }
+                }
                 self.remove_ph1(id, true);
             }
             ProtocolId::IPSEC_ESP | ProtocolId::IPSEC_AH => {

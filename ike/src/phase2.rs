@@ -24,6 +24,13 @@ use crate::rules::{check, MsgKind};
 use crate::spd::Sel;
 use crate::types::{Event, Level, RngRef, Role};
 
+/// UDP encapsulation for this phase 1's SAs: NAT-D found a NAT, or the peer floated to the NAT-T
+/// port (an Aggressive Mode initiator floats with AM3; strongSwan with kernel-libipsec always
+/// encapsulates). Used alike for the proposed/accepted mode, GETSPI and the installed SAs.
+fn natt_in_use(n: &crate::endpoint::Natt) -> bool {
+    n.detected() || n.floated
+}
+
 fn sel_matches(s: &SaSelector, sel: &Sel, proto: u8) -> bool {
     match s {
         SaSelector::Anonymous => true,
@@ -197,7 +204,7 @@ impl Endpoint {
 
     fn natt_sa(&self, p1: u64, inbound: bool) -> Option<NattSa> {
         let p = self.ph1s.get(&p1)?;
-        if !p.natt.detected() {
+        if !natt_in_use(&p.natt) {
             return None;
         }
         let kind = if p.natt.peer == Some(NattVer::Draft00) {
@@ -225,7 +232,7 @@ impl Endpoint {
         let Some(p) = self.ph1s.get(&p1) else {
             return e;
         };
-        if !p.natt.detected() {
+        if !natt_in_use(&p.natt) {
             return e;
         }
         let rfc = p.natt.peer == Some(NattVer::Rfc);
@@ -237,12 +244,31 @@ impl Endpoint {
         }
     }
 
+    /// The reqids for request `i` of a phase 2: (inbound SA, outbound SA). As racoon
+    /// (reqid_in from the inbound policy, reqid_out from the outbound one): with `unique`
+    /// policies whose reqids the kernel generated, the two directions differ, and the data
+    /// path matches an SA only to the policy with its reqid. `q.reqids` (the policy that
+    /// started the exchange, or the generated ones) fills in where a direction has none.
+    fn reqids_of(&self, q: &Ph2, i: usize) -> (u32, u32) {
+        let dflt = q.reqids.get(i).copied().unwrap_or(0);
+        let of = |dir: Dir, src: &Sel, dst: &Sel| {
+            self.spd
+                .find(dir, src, dst, q.ulproto)
+                .and_then(|sp| sp.requests.get(i))
+                .map_or(dflt, |r| r.reqid)
+        };
+        (
+            of(Dir::IN, &q.sel_remote, &q.sel_local),
+            of(Dir::OUT, &q.sel_local, &q.sel_remote),
+        )
+    }
+
     fn send_getspis(&mut self, id: u64, p1: u64) {
         let Some(q) = self.ph2s.get(&id) else {
             return;
         };
         let wants = q.wants.clone();
-        let reqids = q.reqids.clone();
+        let reqids: Vec<u32> = (0..wants.len()).map(|i| self.reqids_of(q, i).0).collect();
         let (peer, local, mode) = (q.peer, q.local_ip, q.mode);
         let natt = self.natt_sa(p1, true);
         let mut seqs = Vec::new();
@@ -554,7 +580,7 @@ impl Endpoint {
         // also when the peer has floated this phase 1 to the NAT-T port:
         // strongSwan with kernel-libipsec always encapsulates, and in
         // Aggressive Mode its NAT-D payloads arrive only in (encrypted) AM3.
-        let natt = p.natt.detected() || p.local.port() == self.opts.natt_port;
+        let natt = natt_in_use(&p.natt) || p.local.port() == self.opts.natt_port;
         let (peer, local_ip) = (p.remote.ip(), p.local.ip());
         let remote_cfg = self.remote_cfg(p.remote_cfg).clone();
         // IDci is the peer's side, IDcr ours; without IDs the phase-1 addresses
@@ -942,7 +968,7 @@ impl Endpoint {
             } else {
                 None
             };
-            let reqid = q.reqids.get(i).copied().unwrap_or(0);
+            let (reqid_in, reqid_out) = self.reqids_of(q, i);
             let seq_in = q.getspi_seq.get(i).copied().unwrap_or(0);
             msgs.push(kernel::install(&Install {
                 msg_type: MsgType::UPDATE,
@@ -951,7 +977,7 @@ impl Endpoint {
                 src: q.peer,
                 dst: q.local_ip,
                 mode: q.mode,
-                reqid,
+                reqid: reqid_in,
                 keymat: k_in.as_ref(),
                 lifetime: c.lifetime,
                 seq: seq_in,
@@ -965,7 +991,7 @@ impl Endpoint {
                 src: q.local_ip,
                 dst: q.peer,
                 mode: q.mode,
-                reqid,
+                reqid: reqid_out,
                 keymat: k_out.as_ref(),
                 lifetime: c.lifetime,
                 seq: seq_in,

@@ -886,3 +886,198 @@ fn phase1_rekey_force_starts_the_new_sa_at_80_percent() {
     // the phase 2 SAs keep working, and a new Quick Mode runs under the new phase 1
     assert_loop(&mut p);
 }
+
+/// Aggressive Mode through a NAT: the responder learns the NAT from the NAT-D payloads in AM3
+/// (RFC 3947 §3.2) and installs ESP-in-UDP SAs, as the initiator does (strongSwan as AM
+/// initiator: phase 2 completed, but our responder's SAs were plain ESP).
+#[test]
+fn aggressive_mode_responder_detects_nat_from_am3() {
+    let mut s = Setup::default();
+    s.a.mode = "aggressive";
+    s.b.mode = "aggressive";
+    s.a.extra_remote = "nat_traversal on; my_identifier fqdn \"a.example.org\";".into();
+    s.b.remote_sel = "anonymous".into();
+    s.b.extra_remote =
+        "nat_traversal on; my_identifier fqdn \"b.example.org\"; generate_policy on;".into();
+    s.b_policies = false;
+    s.psk_a = "b.example.org s3cret-psk\n".into();
+    s.psk_b = "a.example.org s3cret-psk\n".into();
+    let mut p = pair(&s);
+    p.nat = Some(ip("198.51.100.9"));
+    trigger(&mut p);
+    assert_eq!(
+        p.b.established_ph2(),
+        1,
+        "a: {:?}\nb: {:?}",
+        p.a.logs(),
+        p.b.logs()
+    );
+    // AM1, AM2 on 500; AM3 and everything after on 4500 with the marker
+    let ports: Vec<(u16, bool)> = p
+        .captured
+        .iter()
+        .filter(|d| d.t.data != [0xff])
+        .map(|d| (d.t.remote.port() % 10000, d.t.non_esp_marker))
+        .collect();
+    assert!(ports[..2].iter().all(|x| *x == (500, false)), "{ports:?}");
+    assert!(ports[2..].iter().all(|x| *x == (4500, true)), "{ports:?}");
+    // both sides' SAs are UDP-encapsulated; b's towards a's translated port
+    assert!(esp_sas(&p.a).iter().all(|x| x.3 == Some(4500)));
+    assert!(!esp_sas(&p.b).is_empty());
+    assert!(
+        esp_sas(&p.b).iter().all(|x| x.3.is_some()),
+        "{:?}",
+        esp_sas(&p.b)
+    );
+    assert!(esp_sas(&p.b).iter().any(|x| x.3 == Some(14500)));
+    assert_loop(&mut p);
+}
+
+/// The responder that cannot decrypt MM5 (another pre-shared key) answers with an
+/// AUTHENTICATION-FAILED notify in the clear, to where MM5 came from, and keeps its SA.
+#[test]
+fn undecryptable_mm5_is_answered_with_a_cleartext_authentication_failed() {
+    let mut s = Setup::default();
+    s.psk_b = format!("{A} other-secret\n");
+    let mut p = pair(&s);
+    trigger(&mut p);
+    // b's answers after MM4 (b sends MM2, MM4, then notifies)
+    let from_b: Vec<&harness::Dgram> = p.captured.iter().filter(|d| !d.a_to_b).collect();
+    let notifies: Vec<isakmp::Message> = from_b
+        .iter()
+        .filter_map(|d| isakmp::Message::decode(&d.t.data).ok())
+        .filter(|m| m.header.exchange == isakmp::ExchangeType::INFORMATIONAL)
+        .collect();
+    assert!(!notifies.is_empty(), "b: {:?}", p.b.logs());
+    for m in &notifies {
+        assert!(!m.header.is_encrypted());
+        let n = m
+            .payloads()
+            .iter()
+            .find_map(|x| match x {
+                isakmp::Payload::Notify(n) => Some(n.clone()),
+                _ => None,
+            })
+            .expect("a notify");
+        assert_eq!(n.notify_type, isakmp::NotifyType::AUTHENTICATION_FAILED);
+        assert_eq!(n.spi.len(), 16);
+    }
+    // one notify per undecryptable MM5 (a retransmits), never more
+    let mm5s = p
+        .captured
+        .iter()
+        .filter(|d| d.a_to_b)
+        .filter_map(|d| isakmp::Header::decode(&d.t.data).ok())
+        .filter(|h| h.exchange == isakmp::ExchangeType::MAIN && h.is_encrypted())
+        .count();
+    assert!(
+        notifies.len() <= mm5s,
+        "{} notifies for {mm5s} MM5",
+        notifies.len()
+    );
+    // a does not act on an unauthenticated notify; it only logs it
+    assert!(p
+        .a
+        .logs()
+        .iter()
+        .any(|l| l.contains("unauthenticated notification")));
+    assert_eq!(p.a.sa_count() + p.b.sa_count(), 0);
+}
+
+/// `unique` policies without a number get their reqids from the kernel, a different one per
+/// policy (Linux gen_reqid; our engine alike). The inbound SA must carry the inbound policy's
+/// reqid and the outbound SA the outbound one's (racoon's reqid_in / reqid_out), or the data
+/// path drops what arrives (two-children against strongSwan).
+#[test]
+fn unique_policies_with_generated_reqids_per_direction() {
+    let s = Setup {
+        b_policies: false,
+        ..Setup::default()
+    };
+    let mut p = pair(&s);
+    let n = p.know();
+    // a's policies again, now `unique` (reqid 0: the kernel picks)
+    let (ia, ib) = (ip(A), ip(B));
+    for (src, dst, dir, t) in [
+        ("10.1.0.0/16", "10.2.0.0/16", Dir::OUT, (ia, ib)),
+        ("10.2.0.0/16", "10.1.0.0/16", Dir::IN, (ib, ia)),
+    ] {
+        let parse = |x: &str| {
+            let (a, l) = x.split_once('/').unwrap();
+            (a.parse::<IpAddr>().unwrap(), l.parse::<u8>().unwrap())
+        };
+        let ((sa, sl), (da, dl)) = (parse(src), parse(dst));
+        let mut pol = pfkey::Policy::new(pfkey::PolicyType::IPSEC, dir);
+        pol.requests.push(pfkey::IpsecRequest {
+            proto: IpsecProto::ESP,
+            mode: pfkey::Mode::TUNNEL,
+            level: pfkey::Level::UNIQUE,
+            reqid: 0,
+            tunnel: Some(pfkey::Endpoints {
+                src: std::net::SocketAddr::new(t.0, 0),
+                dst: std::net::SocketAddr::new(t.1, 0),
+            }),
+        });
+        let m = pfkey::Message::new(pfkey::MsgType::X_SPDUPDATE, pfkey::SaType::UNSPEC)
+            .with_seq(7)
+            .with_pid(1)
+            .with(pfkey::Extension::AddressSrc(pfkey::Address::new(
+                std::net::SocketAddr::new(sa, 0),
+                sl,
+                255,
+            )))
+            .with(pfkey::Extension::AddressDst(pfkey::Address::new(
+                std::net::SocketAddr::new(da, 0),
+                dl,
+                255,
+            )))
+            .with(pfkey::Extension::Policy(pol));
+        let outs = p.a.k.handle_message(n, harness::SETKEY, m, &mut p.a.krng);
+        p.a.deliver_kernel(n, outs, Some(harness::SETKEY));
+    }
+    // b answers with generated (require) policies
+    p.b.ep.reload(
+        harness::parse_conf(&format!(
+            "remote anonymous {{ exchange_mode main; generate_policy on; proposal {{ {} }} }}
+sainfo anonymous {{ encryption_algorithm aes 128; authentication_algorithm hmac_sha1; compression_algorithm deflate; }}",
+            s.b.ike
+        )),
+        conf::parse_psk(&s.psk_b).unwrap(),
+    );
+    p.drive();
+    trigger(&mut p);
+    assert_eq!(
+        p.a.established_ph2(),
+        1,
+        "a: {:?}\nb: {:?}",
+        p.a.logs(),
+        p.b.logs()
+    );
+    let sel = |a: &str| ike::spd::Sel {
+        addr: ip(a),
+        prefix: 16,
+        port: 0,
+    };
+    let reqid_of = |dir: Dir, src: &str, dst: &str| {
+        let e =
+            p.a.ep
+                .spd()
+                .find(dir, &sel(src), &sel(dst), 255)
+                .expect("policy");
+        assert_eq!(e.requests[0].level, pfkey::Level::UNIQUE);
+        e.requests[0].reqid
+    };
+    let r_in = reqid_of(Dir::IN, "10.2.0.0", "10.1.0.0");
+    let r_out = reqid_of(Dir::OUT, "10.1.0.0", "10.2.0.0");
+    assert!(r_in != 0 && r_out != 0 && r_in != r_out, "{r_in} {r_out}");
+    let sas: Vec<(IpAddr, u32)> =
+        p.a.k
+            .sad()
+            .iter()
+            .filter(|x| x.state != engine::sad::SaState::Larval)
+            .map(|x| (x.dst.ip(), x.reqid))
+            .collect();
+    assert!(sas.contains(&(ia, r_in)), "{sas:?}");
+    assert!(sas.contains(&(ib, r_out)), "{sas:?}");
+    assert_loop(&mut p);
+}
