@@ -4,6 +4,7 @@
 #   2. ipsecd --tun + setkey -f manual keys on each side (tunnel mode,
 #      198.51.100.0/26 <-> 198.51.100.64/26 behind 192.0.2.1 / 192.0.2.2),
 #      ESP aes-cbc-128/hmac-sha1-96 and aes-gcm-16 (RFC 4106, 128-bit key),
+#      as raw ESP and as ESP-in-UDP/4500 (ipsecd --udp-encap-port 4500),
 #   3. strongSwan <-> strongSwan (charon-systemd + kernel-libipsec, IKEv1 PSK,
 #      ESP-in-UDP as libipsec forces it) with the same subnets and suites,
 # and prints a table with the ratios (ours / strongSwan, ours / bare).
@@ -120,30 +121,31 @@ netns_up
 row bare "$(iperf 192.0.2.1 192.0.2.2 bare)"
 
 # shellcheck disable=SC2086
-ip netns exec "$NSA" "$IPSECD" -F -p "$W/a.pid" --pfkey-socket "$W/a.sock" --tun h1p0 $IPSECD_ARGS >/dev/null 2>"$W/ipsecd-a.log" &
+ip netns exec "$NSA" "$IPSECD" -F -p "$W/a.pid" --pfkey-socket "$W/a.sock" --tun h1p0 --udp-encap-port 4500 $IPSECD_ARGS >/dev/null 2>"$W/ipsecd-a.log" &
 PA=$!; PIDS+=("$PA")
 # shellcheck disable=SC2086
-ip netns exec "$NSB" "$IPSECD" -F -p "$W/b.pid" --pfkey-socket "$W/b.sock" --tun h1p0 $IPSECD_ARGS >/dev/null 2>"$W/ipsecd-b.log" &
+ip netns exec "$NSB" "$IPSECD" -F -p "$W/b.pid" --pfkey-socket "$W/b.sock" --tun h1p0 --udp-encap-port 4500 $IPSECD_ARGS >/dev/null 2>"$W/ipsecd-b.log" &
 PB=$!; PIDS+=("$PB")
 for _ in $(seq 100); do [ -S "$W/a.sock" ] && [ -S "$W/b.sock" ] && break; sleep 0.1; done
 [ -S "$W/a.sock" ] && [ -S "$W/b.sock" ] || die "ipsecd did not start"
 
-# $1 side, $2 enc alg, $3 key a->b, $4 key b->a, $5 auth args
+# $1 side, $2 enc alg, $3 key a->b, $4 key b->a, $5 auth args, $6 esp | esp-udp
 keys() {
-    local side=$1 enc=$2 k1=$3 k2=$4 auth=$5 out in
+    local side=$1 enc=$2 k1=$3 k2=$4 auth=$5 proto=$6 out in p=""
     if [ "$side" = a ]; then out=out; in=in; else out=in; in=out; fi
+    [ "$proto" = esp-udp ] && p="[4500]"
     cat <<EOF
 flush;
 spdflush;
-add 192.0.2.1 192.0.2.2 esp 0x1001 -m tunnel -r 64 -E $enc $k1 $auth;
-add 192.0.2.2 192.0.2.1 esp 0x1002 -m tunnel -r 64 -E $enc $k2 ${auth/0x0102/0x1413};
+add 192.0.2.1$p 192.0.2.2$p $proto 0x1001 -m tunnel -r 64 -E $enc $k1 $auth;
+add 192.0.2.2$p 192.0.2.1$p $proto 0x1002 -m tunnel -r 64 -E $enc $k2 ${auth/0x0102/0x1413};
 spdadd 198.51.100.0/26 198.51.100.64/26 any -P $out ipsec esp/tunnel/192.0.2.1-192.0.2.2/require;
 spdadd 198.51.100.64/26 198.51.100.0/26 any -P $in ipsec esp/tunnel/192.0.2.2-192.0.2.1/require;
 EOF
 }
-ours() { # $1 label, $2 enc, $3 key1, $4 key2, $5 auth args
-    keys a "$2" "$3" "$4" "$5" >"$W/a-$1.conf"
-    keys b "$2" "$3" "$4" "$5" >"$W/b-$1.conf"
+ours() { # $1 label, $2 enc, $3 key1, $4 key2, $5 auth args, $6 esp | esp-udp
+    keys a "$2" "$3" "$4" "$5" "$6" >"$W/a-$1.conf"
+    keys b "$2" "$3" "$4" "$5" "$6" >"$W/b-$1.conf"
     PFKEY_SOCKET="$W/a.sock" A timeout 10 "$SETKEY" -f "$W/a-$1.conf" >"$W/setkey.log" 2>&1 || die "setkey a $1"
     PFKEY_SOCKET="$W/b.sock" B timeout 10 "$SETKEY" -f "$W/b-$1.conf" >>"$W/setkey.log" 2>&1 || die "setkey b $1"
     for _ in $(seq 50); do
@@ -159,9 +161,14 @@ ours() { # $1 label, $2 enc, $3 key1, $4 key2, $5 auth args
     row "$1" "$(iperf 198.51.100.1 198.51.100.65 "$1" "$PA" "$PB")"
     [ -n "$perf" ] && wait "$perf"
 }
-ours ipsecd-aes128-sha1 aes-cbc 0x00112233445566778899aabbccddeeff 0xffeeddccbbaa99887766554433221100 \
-    "-A hmac-sha1 0x0102030405060708090a0b0c0d0e0f1011121314"
-ours ipsecd-aes128gcm16 aes-gcm-16 0x00112233445566778899aabbccddeeff01020304 0xffeeddccbbaa9988776655443322110005060708 ""
+# Raw ESP (IP protocol 50), then ESP-in-UDP/4500 as strongSwan's libipsec always sends.
+for proto in esp esp-udp; do
+    l=ipsecd; [ "$proto" = esp-udp ] && l=ipsecd-udp
+    ours $l-aes128-sha1 aes-cbc 0x00112233445566778899aabbccddeeff 0xffeeddccbbaa99887766554433221100 \
+        "-A hmac-sha1 0x0102030405060708090a0b0c0d0e0f1011121314" $proto
+    ours $l-aes128gcm16 aes-gcm-16 0x00112233445566778899aabbccddeeff01020304 \
+        0xffeeddccbbaa9988776655443322110005060708 "" $proto
+done
 kill -USR1 "$PA" "$PB"; sleep 0.3
 echo "A $(grep stats: "$W/ipsecd-a.log" | tail -n 1 | sed 's/.*stats: //')" >"$W/stats"
 echo "B $(grep stats: "$W/ipsecd-b.log" | tail -n 1 | sed 's/.*stats: //')" >>"$W/stats"
@@ -265,7 +272,7 @@ bare = r.get("bare", (0,))[0]
 # sensitive to other load on the machine than the rate itself.
 print(f"{'path':<24} {'Gbit/s':>8} {'retr':>7} {'cpuA':>5} {'cpuB':>5} {'cpu/Gb':>6} {'/bare':>7} {'/strongSwan':>12}")
 for k, (g, retr, ca, cb) in r.items():
-    suite = k.split("-")[-1]
+    suite = k.removeprefix("ipsecd-").removeprefix("udp-").removeprefix("swan-")
     swan = r.get(f"swan-{suite}") if k.startswith("ipsecd") else None
     rs = f"{g / swan[0]:.2f}x" if swan and swan[0] > 0 else ""
     rb = f"{g / bare:.3f}" if bare and k != "bare" else ""

@@ -535,6 +535,10 @@ struct Core {
     /// PF_KEY messages produced by the packet path.
     pending: Vec<Output>,
     encap: Option<Arc<dyn UdpEncapTx>>,
+    /// Outer packets of the current batch (sendmmsg / UDP GSO).
+    tx: crate::txbatch::TxBatch,
+    /// Reads from the engine's own UDP socket (GRO: several datagrams).
+    udp_buf: Vec<u8>,
     routes: Option<watch::Sender<HostState>>,
     routes_gen: Option<u64>,
 }
@@ -579,7 +583,10 @@ impl Core {
         let r = match v {
             Verdict::Drop(_) => return,
             Verdict::Raw { packet, dst } => match net {
-                Some(n) => n.send_raw(self.pkt.get(packet), dst),
+                Some(n) => {
+                    self.queue(n, packet, crate::txbatch::TxTo::Raw(dst));
+                    Ok(())
+                }
                 None => Err(std::io::ErrorKind::NotConnected.into()),
             },
             Verdict::ToTun(r) => match net {
@@ -614,13 +621,49 @@ impl Core {
                 payload,
                 local,
                 remote,
-            } => match &self.encap {
-                Some(tx) => tx.send_to(self.pkt.get(payload), local, remote),
-                None => Err(std::io::ErrorKind::NotConnected.into()),
+            } => match (net, &self.encap) {
+                (Some(n), _) if n.owns_udp() => {
+                    self.queue(n, payload, crate::txbatch::TxTo::Udp(remote));
+                    Ok(())
+                }
+                (_, Some(tx)) => tx.send_to(self.pkt.get(payload), local, remote),
+                _ => Err(std::io::ErrorKind::NotConnected.into()),
             },
         };
         if let Err(e) = r {
             debug!("data plane I/O: {e}");
+            self.kernel.count_drop(DropReason::Io);
+        }
+    }
+
+    /// Queues `self.pkt[r]` for a batched send (flushing a full batch; a
+    /// packet too big for the batch goes out on its own, in order).
+    fn queue(&mut self, net: &Net, r: std::ops::Range<usize>, to: crate::txbatch::TxTo) {
+        if self.tx.push(self.pkt.get(r.clone()), to) {
+            return;
+        }
+        self.flush_tx(Some(net));
+        if self.tx.push(self.pkt.get(r.clone()), to) {
+            return;
+        }
+        let res = match to {
+            crate::txbatch::TxTo::Raw(dst) => net.send_raw(self.pkt.get(r), dst),
+            crate::txbatch::TxTo::Udp(remote) => net.send_udp(self.pkt.get(r), remote),
+        };
+        if let Err(e) = res {
+            debug!("data plane I/O: {e}");
+            self.kernel.count_drop(DropReason::Io);
+        }
+    }
+
+    /// Sends the queued outer packets (end of a batch).
+    fn flush_tx(&mut self, net: Option<&Net>) {
+        let Some(n) = net else { return };
+        if self.tx.is_empty() {
+            return;
+        }
+        let sent = self.tx.flush(&n.tx_sockets());
+        for _ in 0..sent.failed {
             self.kernel.count_drop(DropReason::Io);
         }
     }
@@ -653,6 +696,10 @@ impl Core {
             self.drain_gso(net, fd);
             return;
         }
+        if *src == Source::Udp {
+            self.drain_udp(net, fd);
+            return;
+        }
         for _ in 0..BATCH {
             let space = self.pkt.read_space();
             match fd.try_io(tokio::io::Interest::READABLE, |inner| match src {
@@ -664,7 +711,7 @@ impl Core {
                     let now = now();
                     let v = match src {
                         Source::Tun => self.kernel.outbound(now, &mut self.pkt, &mut self.pending),
-                        Source::Raw4 | Source::Raw6(_) => {
+                        Source::Raw4 | Source::Raw6(_) | Source::Udp => {
                             self.kernel.inbound(now, &mut self.pkt, &mut self.pending)
                         }
                     };
@@ -678,6 +725,7 @@ impl Core {
             }
         }
         self.flush_gro(Some(net));
+        self.flush_tx(Some(net));
         self.flush_pending();
     }
 
@@ -720,6 +768,61 @@ impl Core {
                 i += 1;
             }
         }
+        self.flush_tx(Some(net));
+        self.flush_pending();
+    }
+
+    /// ESP-in-UDP on the engine's own socket; with `UDP_GRO` one read may
+    /// hold several datagrams of one sender (`seg` bytes each, the last one
+    /// possibly shorter).
+    fn drain_udp(&mut self, net: &Net, fd: &tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
+        use std::os::fd::AsRawFd;
+        if self.udp_buf.is_empty() {
+            self.udp_buf = vec![0u8; 65_536];
+        }
+        let port = net.config.udp_encap_port.unwrap_or(4500);
+        for _ in 0..BATCH {
+            let buf = &mut self.udp_buf[..];
+            let (n, remote, local, seg) = match fd.try_io(tokio::io::Interest::READABLE, |inner| {
+                crate::netio::recv_udp(inner.as_raw_fd(), buf)
+            }) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    debug!("data plane read: {e}");
+                    break;
+                }
+            };
+            let local = std::net::SocketAddr::new(
+                local.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                port,
+            );
+            let seg = seg.unwrap_or(n).max(1);
+            let now = now();
+            let mut off = 0;
+            while off < n {
+                let end = (off + seg).min(n);
+                match classify_udp4500(&self.udp_buf[off..end]) {
+                    Udp4500::Esp => {
+                        self.pkt.load(&self.udp_buf[off..end]);
+                        let v = self.kernel.inbound_udp(
+                            now,
+                            &mut self.pkt,
+                            local,
+                            remote,
+                            &mut self.pending,
+                        );
+                        self.emit(Some(net), v);
+                    }
+                    Udp4500::Keepalive => self.kernel.count_keepalive(),
+                    // IKE on a socket nobody else reads (manual keying): ignored.
+                    Udp4500::Ike | Udp4500::Invalid => {}
+                }
+                off = end;
+            }
+        }
+        self.flush_gro(Some(net));
+        self.flush_tx(Some(net));
         self.flush_pending();
     }
 
@@ -743,6 +846,7 @@ impl Core {
                         .inbound_udp(now(), &mut self.pkt, local, remote, &mut self.pending);
                 self.emit(net, v);
                 self.flush_gro(net);
+                self.flush_tx(net);
                 self.flush_pending();
             }
             Cmd::Connect(id, sink) => {
@@ -856,6 +960,8 @@ async fn core_task(
         gro: None,
         pending: Vec::new(),
         encap: None,
+        tx: crate::txbatch::TxBatch::new(),
+        udp_buf: Vec::new(),
         routes,
         routes_gen: None,
     };

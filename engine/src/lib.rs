@@ -14,6 +14,8 @@ pub mod io;
 pub mod netio;
 pub mod sad;
 pub mod spd;
+#[cfg(feature = "io")]
+pub mod txbatch;
 
 pub use errno::Errno;
 

@@ -63,6 +63,11 @@ pub struct DataplaneConfig {
     /// to us (`IFF_VNET_HDR` + `TUNSETOFFLOAD`); the engine segments them.
     /// Falls back to plain packets when the kernel refuses.
     pub offload: bool,
+    /// Own the ESP-in-UDP socket on this port (`ipsecd --udp-encap-port`):
+    /// datagrams are read in the data plane (with `UDP_GRO`) and sent in
+    /// batches (with UDP GSO). `None`: an embedding daemon owns UDP 4500 and
+    /// uses `EngineHandle::udp_encap_input` / `attach_udp_encap`.
+    pub udp_encap_port: Option<u16>,
 }
 
 impl DataplaneConfig {
@@ -76,6 +81,7 @@ impl DataplaneConfig {
             manage_routes: true,
             txqueuelen: 8192,
             offload: true,
+            udp_encap_port: None,
         }
     }
 }
@@ -187,6 +193,23 @@ fn sockaddr(dst: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
+fn sockaddr_port(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    let (mut ss, len) = sockaddr(a.ip());
+    let port = a.port().to_be();
+    match a {
+        // SAFETY: `sockaddr` filled a sockaddr_in / sockaddr_in6 of this family.
+        SocketAddr::V4(_) => unsafe {
+            (*(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()).sin_port = port
+        },
+        // SAFETY: as above.
+        SocketAddr::V6(_) => unsafe {
+            (*(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()).sin6_port =
+                port
+        },
+    }
+    (ss, len)
+}
+
 fn async_fd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: the descriptor is owned by the OwnedFd moved into the AsyncFd,
     // so it stays open exactly as long as the registration.
@@ -205,6 +228,8 @@ pub enum Source {
     /// engine rebuilds it from the addresses; AH's ICV zeroes the mutable
     /// fields it cannot know).
     Raw6(u8),
+    /// ESP-in-UDP (and NAT-T keepalives) on the engine's own UDP socket.
+    Udp,
 }
 
 /// The data plane's descriptors.
@@ -215,6 +240,8 @@ pub struct Net {
     tun: RawFd,
     send4: OwnedFd,
     send6: Option<OwnedFd>,
+    /// The engine's own ESP-in-UDP socket (also in `readers`).
+    udp: Option<RawFd>,
     pub(crate) config: DataplaneConfig,
 }
 
@@ -270,12 +297,25 @@ impl Net {
                 Err(e) => debug!("no IPv6 raw socket for {proto}: {e}"),
             }
         }
+        let mut udp = None;
+        if let Some(port) = config.udp_encap_port {
+            let s = bind_udp_encap(port, config.fwmark)?;
+            // Coalesced receive of a peer's GSO bursts; optional.
+            if let Err(e) = setsockopt_int(s.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1) {
+                debug!("no UDP_GRO: {e}");
+            }
+            let _ = setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20);
+            let fd: OwnedFd = s.into();
+            udp = Some(fd.as_raw_fd());
+            readers.push((async_fd(fd)?, Source::Udp));
+        }
         let net = Net {
             readers,
             vnet,
             tun: tun_raw,
             send4,
             send6,
+            udp,
             config: config.clone(),
         };
         run_ip(&[
@@ -346,6 +386,44 @@ impl Net {
         // SAFETY: frame is a valid buffer of frame.len() bytes.
         cvt(unsafe { libc::write(self.tun, frame.as_ptr().cast(), frame.len()) as libc::c_int })
             .map(|_| ())
+    }
+
+    /// The sockets batched sends go out on.
+    pub(crate) fn tx_sockets(&self) -> crate::txbatch::TxSockets {
+        crate::txbatch::TxSockets {
+            raw4: self.send4.as_raw_fd(),
+            raw6: self.send6.as_ref().map(|s| s.as_raw_fd()),
+            udp: self.udp,
+        }
+    }
+
+    /// Whether the engine owns the ESP-in-UDP socket.
+    pub fn owns_udp(&self) -> bool {
+        self.udp.is_some()
+    }
+
+    /// Sends one ESP-in-UDP datagram over the engine's socket.
+    pub fn send_udp(&self, data: &[u8], remote: SocketAddr) -> io::Result<()> {
+        let fd = self
+            .udp
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let (ss, len) = sockaddr_port(remote);
+        // SAFETY: valid buffer and sockaddr of the given length.
+        let r = unsafe {
+            libc::sendto(
+                fd,
+                data.as_ptr().cast(),
+                data.len(),
+                0,
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     /// Sends a complete IP packet.
@@ -548,6 +626,15 @@ pub fn bind_udp_encap(port: u16, mark: u32) -> io::Result<std::net::UdpSocket> {
 
 /// `recvmsg` with IP_PKTINFO: (length, sender, local address).
 pub fn recv_pktinfo(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+    recv_udp(fd, buf).map(|(n, from, local, _)| (n, from, local))
+}
+
+/// `recvmsg` with IP_PKTINFO and UDP_GRO: (length, sender, local address,
+/// segment size when the kernel coalesced several datagrams of one sender).
+pub fn recv_udp(
+    fd: RawFd,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<IpAddr>, Option<usize>)> {
     // SAFETY: zeroed plain-old-data structures filled by the kernel; all
     // pointers refer to live locals of the declared sizes.
     unsafe {
@@ -569,6 +656,7 @@ pub fn recv_pktinfo(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr,
             return Err(io::Error::last_os_error());
         }
         let mut local = None;
+        let mut seg = None;
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
@@ -578,12 +666,20 @@ pub fn recv_pktinfo(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr,
                 local = Some(IpAddr::V4(std::net::Ipv4Addr::from(
                     pi.ipi_addr.s_addr.to_ne_bytes(),
                 )));
+            } else if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+                let v = libc::CMSG_DATA(c).cast::<libc::c_int>().read_unaligned();
+                seg = usize::try_from(v).ok().filter(|&v| v > 0);
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
         let ip = std::net::Ipv4Addr::from(from.sin_addr.s_addr.to_ne_bytes());
         let port = u16::from_be(from.sin_port);
-        Ok((n as usize, SocketAddr::new(IpAddr::V4(ip), port), local))
+        Ok((
+            n as usize,
+            SocketAddr::new(IpAddr::V4(ip), port),
+            local,
+            seg,
+        ))
     }
 }
 

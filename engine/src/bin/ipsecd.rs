@@ -309,6 +309,8 @@ fn main() -> ExitCode {
             dp.rule_pref = args.route_table;
             dp.fwmark = args.fwmark;
             dp.manage_routes = !args.no_routes;
+            // The data plane owns the socket: batched reads (UDP_GRO) and sends (UDP GSO).
+            dp.udp_encap_port = args.udp_encap_port;
             config.dataplane = Some(dp);
         }
         let mark = config
@@ -323,7 +325,7 @@ fn main() -> ExitCode {
             }
         };
         let mut udp_task = None;
-        if let Some(port) = args.udp_encap_port {
+        if let Some(port) = args.udp_encap_port.filter(|_| args.tun.is_none()) {
             match engine::netio::bind_udp_encap(port, mark).and_then(|s| Ok((s.try_clone()?, s))) {
                 Ok((tx, rx)) => {
                     handle.attach_udp_encap(std::sync::Arc::new(UdpTx(tx)));
