@@ -48,7 +48,9 @@ impl IkeEndpointCore {
         // ChaCha12 seeded from the OS: a CSPRNG for cookies, nonces, DH
         // exponents and SPIs, without a system call per draw.
         let rng = Box::new(StdRng::from_entropy());
+        let creds = super::creds::load(&config);
         let mut ep = ike::Endpoint::new(config, psk.cloned().unwrap_or_default(), opts, rng);
+        ep.set_credentials(creds);
         while ep.poll_kernel().is_some() {}
         IkeEndpointCore {
             ep,
@@ -292,6 +294,7 @@ impl IkeCore for IkeEndpointCore {
     fn reload(&mut self, _now: Instant, config: CoreConfig) {
         let psk = config.psk.as_deref().cloned().unwrap_or_default();
         self.ep.reload((*config.config).clone(), psk);
+        self.ep.set_credentials(super::creds::load(&config.config));
     }
 
     fn shutdown(&mut self, now: Instant) {

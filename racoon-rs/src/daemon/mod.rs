@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod core;
+pub mod creds;
 pub mod ike_core;
 pub mod kernel;
 pub mod limits;
