@@ -445,6 +445,8 @@ single() { # single NAME ROLE TOKEN (WORK is set)
     if [ "${MIRRORED:-no}" = yes ]; then prepare_mirror
     elif [ "$SIDE_A" = strongswan ]; then prepare_strongswan A "$SCEN/side-a"
     else prepare_racoon; fi
+    # optional per-run material (certificates ...), generated into $RUN, never committed
+    if [ -f "$SCEN/prepare" ]; then . "$SCEN/prepare" || fail "$SCEN/prepare failed"; fi
     [ "$WIRE" = yes ] && capture_start
     start_strongswan B || fail "strongSwan side B did not start"
     start_side A; rc=$?
