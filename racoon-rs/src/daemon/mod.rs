@@ -908,8 +908,10 @@ fn ws_auth(name: &str) -> &str {
 /// (`ikev1_decryption_table`, `esp_sa`).
 pub fn keylog_line(k: &KeyLog) -> String {
     match k {
+        // byte fields are unquoted hex in Wireshark's UAT syntax (quoted, tshark refuses the
+        // row: "Length of Initiator's COOKIE must be 8 octets")
         KeyLog::Ike { icookie, enc_key } => format!(
-            "KEYLOG-INSECURE ikev1_decryption_table: \"{}\",\"{}\"",
+            "KEYLOG-INSECURE ikev1_decryption_table: {},{}",
             hex(icookie),
             hex(enc_key)
         ),
@@ -945,7 +947,7 @@ mod tests {
         });
         assert_eq!(
             l,
-            "KEYLOG-INSECURE ikev1_decryption_table: \"0102030405060708\",\"abababab\""
+            "KEYLOG-INSECURE ikev1_decryption_table: 0102030405060708,abababab"
         );
         let l = keylog_line(&KeyLog::Esp {
             spi: 0x1234,
