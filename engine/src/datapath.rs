@@ -27,7 +27,6 @@
 //!
 //! Every drop has a [`DropReason`] and is counted in [`Stats`].
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
@@ -390,7 +389,7 @@ impl Xform {
 pub struct DpState {
     pub stats: Stats,
     /// Outbound SA per (policy id, request index), checked on use.
-    pub(crate) sa_cache: HashMap<(u32, usize), SaKey>,
+    pub(crate) sa_cache: crate::fasthash::FastMap<(u32, usize), SaKey>,
     ip_id: u16,
 }
 

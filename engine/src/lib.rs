@@ -7,6 +7,7 @@
 pub mod alg;
 pub mod datapath;
 pub mod errno;
+pub mod fasthash;
 pub mod handler;
 #[cfg(feature = "io")]
 pub mod io;

@@ -5,7 +5,7 @@
 //! table, which is what makes a freshly allocated SPI unique per `(dst, proto)`.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -290,7 +290,7 @@ impl SecAssoc {
 /// dropped or pushed again). The heap is rebuilt when stale entries pile up.
 #[derive(Debug)]
 pub struct Sad {
-    map: HashMap<SaKey, SecAssoc>,
+    map: crate::fasthash::FastMap<SaKey, SecAssoc>,
     next_serial: u64,
     max_entries: usize,
     deadlines: BinaryHeap<Reverse<(Instant, SaKey)>>,
@@ -306,7 +306,7 @@ impl Sad {
     /// An empty SAD holding at most `max_entries` SAs (larval included).
     pub fn new(max_entries: usize) -> Self {
         Sad {
-            map: HashMap::new(),
+            map: Default::default(),
             next_serial: 0,
             max_entries,
             deadlines: BinaryHeap::new(),

@@ -20,7 +20,7 @@
 //! those buckets. Each bucket is kept sorted by the rule above, so the first
 //! entry whose ports/protocol match is that bucket's best.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
@@ -239,7 +239,7 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct DirIndex {
-    buckets: HashMap<BucketKey, Vec<Entry>>,
+    buckets: crate::fasthash::FastMap<BucketKey, Vec<Entry>>,
     /// Prefix-length pairs in use, per family (false = v4), with policy counts.
     combos: [BTreeMap<(u8, u8), usize>; 2],
 }
@@ -309,8 +309,8 @@ impl DirIndex {
 /// The SPD.
 #[derive(Debug)]
 pub struct Spd {
-    policies: HashMap<u32, Policy>,
-    by_sel: HashMap<(Dir, Selector), u32>,
+    policies: crate::fasthash::FastMap<u32, Policy>,
+    by_sel: crate::fasthash::FastMap<(Dir, Selector), u32>,
     index: [DirIndex; 3],
     idx_generator: u32,
     reqid_generator: u32,
@@ -327,8 +327,8 @@ impl Default for Spd {
 impl Spd {
     pub fn new(max_entries: usize) -> Self {
         Spd {
-            policies: HashMap::new(),
-            by_sel: HashMap::new(),
+            policies: Default::default(),
+            by_sel: Default::default(),
             index: Default::default(),
             idx_generator: 0,
             reqid_generator: IPSEC_MANUAL_REQID_MAX,
