@@ -1,9 +1,12 @@
 //! The Wireshark `ikev1-certs.pcap` (Main Mode, RSA signatures, 3DES/MD5/group 2): decrypt MM5/MM6
-//! with the Ka from `ikev1_decryption_table`, parse the CERT payloads with this crate and check
-//! the SIG payloads are sized for the certificate keys.
+//! with the Ka from `ikev1_decryption_table`, parse the CERT payloads with this crate and verify
+//! the SIG payloads (OpenSwan 1024-bit and Juniper SRX 2048-bit keys).
 //!
-//! Verifying the SIG payloads needs HASH_I/HASH_R, i.e. SKEYID, which the capture's decryption
-//! table does not give (only the encryption key). That check belongs to the protocol core.
+//! HASH_I/HASH_R need SKEYID (g^xy), which the capture's decryption table does not give (only
+//! the encryption key), so each SIG is opened with its certificate's public key: it must be a
+//! PKCS#1 v1.5 type-1 block over a bare 16-byte value (MD5 HASH, no DigestInfo), which
+//! `PublicKey::verify_raw` then accepts. Signatures of our own exchanges are verified end to
+//! end in `ike/tests/certs.rs`.
 
 #[path = "../../isakmp/tests/common/mod.rs"]
 mod common;
@@ -79,6 +82,7 @@ fn wireshark_cert_payloads_parse() {
         }
     }
     assert_eq!(certs.len(), 2, "one CERT in MM5 and one in MM6");
+    assert_ne!(certs[0], certs[1], "each side sent its own certificate");
     assert_eq!(sigs.len(), 2);
     for (c, s) in certs.iter().zip(&sigs) {
         let key = c.public_key().unwrap();
@@ -86,6 +90,19 @@ fn wireshark_cert_payloads_parse() {
         assert!(!c.subject().is_empty());
         // the SIG is over HASH_I/HASH_R, never over a random value: a wrong hash must fail
         assert!(key.verify_raw(&[0u8; 16], s).is_err());
+        // HASH_I/HASH_R need SKEYID (g^xy), which the capture does not give; open the SIG with
+        // the certificate's public key instead (s^e mod n, public data only): it must be
+        // PKCS#1 v1.5 type 1 over a bare 16-byte MD5-sized value, no DigestInfo (RFC 2409
+        // §5.1 as peers do it), and our verify_raw must accept that value.
+        let hash = open_signature(c.der(), s);
+        assert_eq!(
+            hash.len(),
+            16,
+            "{}: signed value is the MD5 HASH",
+            c.subject()
+        );
+        key.verify_raw(&hash, s)
+            .unwrap_or_else(|e| panic!("{}: SIG does not verify: {e}", c.subject()));
         eprintln!(
             "CERT {} issued by {} ({} bits)",
             c.subject(),
@@ -93,4 +110,28 @@ fn wireshark_cert_payloads_parse() {
             key.bits()
         );
     }
+}
+
+/// The value a raw PKCS#1 v1.5 type-1 signature `sig` covers under the RSA key of the DER
+/// certificate `cert` (test-only: the RSA public operation on public data).
+fn open_signature(cert: &[u8], sig: &[u8]) -> Vec<u8> {
+    use num_bigint::BigUint;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    use x509_parser::public_key::PublicKey;
+    let (_, c) = X509Certificate::from_der(cert).unwrap();
+    let PublicKey::RSA(k) = c.public_key().parsed().unwrap() else {
+        panic!("not an RSA key")
+    };
+    let n = BigUint::from_bytes_be(k.modulus);
+    let e = BigUint::from_bytes_be(k.exponent);
+    let m = BigUint::from_bytes_be(sig).modpow(&e, &n).to_bytes_be();
+    // EM = 00 01 FF..FF 00 T; to_bytes_be drops the leading 00
+    assert_eq!(m.len() + 1, sig.len());
+    assert_eq!(m[0], 0x01, "block type 1");
+    let sep = m.iter().position(|&b| b == 0).expect("separator");
+    assert!(
+        sep >= 9 && m[1..sep].iter().all(|&b| b == 0xff),
+        "padding FF..FF (>= 8 bytes)"
+    );
+    m[sep + 1..].to_vec()
 }
