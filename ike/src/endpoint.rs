@@ -212,6 +212,8 @@ pub(crate) enum QuickI {
     WaitPh1,
     AwaitSpi,
     ExpectHash2,
+    /// QM3 sent under the responder's commit bit: waiting for its CONNECTED (QM4).
+    ExpectConnected,
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum QuickR {
@@ -266,6 +268,8 @@ pub(crate) struct Ph2 {
     pub expires: Option<Instant>,
     pub rekeyed: bool,
     pub peer_proposal_number: u8,
+    /// Commit bit and NAT-OA (see [`crate::phase2::QmExtras`]).
+    pub qm: crate::phase2::QmExtras,
 }
 
 #[derive(Debug, Default)]

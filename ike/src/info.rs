@@ -10,7 +10,6 @@ use crate::crypto::phase2_iv;
 use crate::endpoint::{Endpoint, Inbound, P2State};
 use crate::error::{Error, Result};
 use crate::kernel;
-use crate::phase1::ct_eq;
 use crate::rules::{check, MsgKind};
 use crate::types::{Event, Level, Transmit};
 
@@ -87,19 +86,12 @@ impl Endpoint {
         }
         let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("ph1"))?;
         // the keys exist from MM3/MM4 (AM1/AM2) on: HASH(1) can be checked before phase 1 ends
-        let keys = p
-            .keys
-            .as_ref()
-            .ok_or(Error::UnexpectedState("informational before phase 1"))?;
-        let hash = match m.payloads.first() {
-            Some(Payload::Hash(h)) => h,
-            _ => return Err(Error::InvalidHash),
-        };
-        let range = crate::endpoint::after_first(m.hdr.next_payload, m.body)?;
-        let want = keys.informational_hash(m.hdr.message_id, &m.body[range]);
-        if !ct_eq(&want, hash) {
-            return Err(Error::InvalidHash);
+        if p.keys.is_none() {
+            return Err(Error::UnexpectedState("informational before phase 1"));
         }
+        let mid = m.hdr.message_id;
+        self.verify_hash(id, m, |k, rest| k.informational_hash(mid, rest))?;
+        let p = self.ph1s.get(&id).ok_or(Error::UnexpectedState("ph1"))?;
         if !p.is_established() {
             self.ph1_peer_gave_up(id, m);
             return Ok(());

@@ -24,6 +24,58 @@ use crate::rules::{check, MsgKind};
 use crate::spd::Sel;
 use crate::types::{Event, Level, RngRef, Role};
 
+/// What a Quick Mode exchange carries beyond SA, nonces, KE and IDs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QmExtras {
+    /// The commit bit (RFC 2408 §3.1, §4.8): set in QM1 by the initiator (we echo it in QM2
+    /// as responder) or in QM2 by the responder. Every later message of the exchange carries
+    /// it; the responder installs after QM3 and then sends CONNECTED (QM4: HASH(4), N), and
+    /// the initiator installs only when that CONNECTED verifies (racoon: quick_r3send,
+    /// quick_i3recv).
+    pub commit: bool,
+    /// The peer's NAT-OA payloads of a transport-mode exchange under NAT-T.
+    pub natoa: Option<NatOa>,
+}
+
+/// Original addresses from NAT-OA (RFC 3947 §5.2), put into the SAs as `X_NAT_T_OA` (racoon:
+/// natoa_src in the UPDATE, natoa_dst in the ADD) for transport-mode checksum fix-ups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NatOa {
+    /// The peer's own address as the peer knows it (the inbound SA's original source).
+    pub peer: IpAddr,
+    /// Our address as the peer sees it (the outbound SA's original destination).
+    pub ours_seen: IpAddr,
+}
+
+/// The peer's NAT-OA payloads, NAT-OAi then NAT-OAr (both as the sender sees them); a draft
+/// peer may send only its own original address. More than two is a protocol error.
+fn natoa_of(m: &Inbound<'_>, we: Role, local_ip: IpAddr) -> Result<Option<NatOa>> {
+    let oas: Vec<IpAddr> = m
+        .payloads
+        .iter()
+        .filter_map(|x| match x {
+            Payload::NatOa { addr, .. } => Some(*addr),
+            _ => None,
+        })
+        .collect();
+    Ok(match (oas.as_slice(), we) {
+        ([], _) => None,
+        ([own], _) => Some(NatOa {
+            peer: *own,
+            ours_seen: local_ip,
+        }),
+        ([i, r], Role::Responder) => Some(NatOa {
+            peer: *i,
+            ours_seen: *r,
+        }),
+        ([i, r], Role::Initiator) => Some(NatOa {
+            peer: *r,
+            ours_seen: *i,
+        }),
+        _ => return Err(Error::PeerMisbehaved("more than two NAT-OA payloads")),
+    })
+}
+
 /// UDP encapsulation for this phase 1's SAs: NAT-D found a NAT, or the peer floated to the NAT-T
 /// port (an Aggressive Mode initiator floats with AM3; strongSwan with kernel-libipsec always
 /// encapsulates). Used alike for the proposed/accepted mode, GETSPI and the installed SAs.
@@ -176,6 +228,7 @@ impl Endpoint {
             expires: None,
             rekeyed: false,
             peer_proposal_number: 1,
+            qm: QmExtras::default(),
         };
         self.ph2s.insert(id, q);
         match self.established_ph1(peer_ip) {
@@ -242,6 +295,27 @@ impl Endpoint {
             (true, false) => EncapsulationMode::UDP_TUNNEL_DRAFT,
             (false, false) => EncapsulationMode::UDP_TRANSPORT_DRAFT,
         }
+    }
+
+    /// NAT-OAi and NAT-OAr for a transport-mode exchange under NAT-T (RFC 3947 §5.2): the
+    /// initiator's and the responder's address, each as we know them. RFC payload numbers
+    /// with an RFC 3947 peer, the draft numbers (131) otherwise; nothing in tunnel mode.
+    fn natoa_payloads(&self, q: &Ph2) -> Vec<Payload> {
+        let Some(p) = q.ph1.and_then(|p1| self.ph1s.get(&p1)) else {
+            return Vec::new();
+        };
+        if !natt_in_use(&p.natt) || q.mode == Mode::TUNNEL {
+            return Vec::new();
+        }
+        let draft = p.natt.peer != Some(NattVer::Rfc);
+        let (i, r) = match q.role {
+            Role::Initiator => (q.local_ip, q.peer),
+            Role::Responder => (q.peer, q.local_ip),
+        };
+        vec![
+            Payload::NatOa { draft, addr: i },
+            Payload::NatOa { draft, addr: r },
+        ]
     }
 
     /// The reqids for request `i` of a phase 2: (inbound SA, outbound SA). As racoon
@@ -399,8 +473,9 @@ impl Endpoint {
         } else {
             q.iv.clone()
         };
-        let (bytes, next) =
-            Self::seal(p, ExchangeType::QUICK, q.msgid, Flags::default(), &all, &iv)?;
+        let mut flags = Flags::default();
+        flags.set(Flags::COMMIT, q.qm.commit);
+        let (bytes, next) = Self::seal(p, ExchangeType::QUICK, q.msgid, flags, &all, &iv)?;
         let (local, remote, marker) = (p.local, p.remote, p.natt.floated);
         let (counter, interval) = (self.cfg.timer.counter, self.cfg.timer.interval);
         let q = self
@@ -448,6 +523,7 @@ impl Endpoint {
             .clamp(8, MAX_NONCE);
         let pfs = self.pfs_group(q);
         let (sel_l, sel_r, ul, send_ids) = (q.sel_local, q.sel_remote, q.ulproto, q.send_ids);
+        let natoa = self.natoa_payloads(q);
         let ni = self.rand_bytes(nonce_size);
         let dh = match pfs {
             Some(g) => Some(DhPrivate::generate(g, &mut RngRef(&mut *self.rng))?),
@@ -462,6 +538,7 @@ impl Endpoint {
             payloads.push(Payload::Id(idci.clone()));
             payloads.push(Payload::Id(idcr.clone()));
         }
+        payloads.extend(natoa);
         let q = self
             .ph2s
             .get_mut(&id)
@@ -503,6 +580,7 @@ impl Endpoint {
                 match st {
                     Some(P2State::I(QuickI::ExpectHash2)) => self.qm2_in(id, m),
                     Some(P2State::R(QuickR::ExpectHash3)) => self.qm3_in(id, m),
+                    Some(P2State::I(QuickI::ExpectConnected)) => self.qm4_in(id, m),
                     _ => Err(Error::UnexpectedState("quick mode")),
                 }
             }
@@ -530,7 +608,10 @@ impl Endpoint {
         r
     }
 
-    fn verify_hash(
+    /// Checks the HASH payload that starts every message under phase 1 `p1` (Quick Mode
+    /// HASH(1)..(4), Informational HASH(1)): `f` computes it from the phase-1 keys and the
+    /// bytes after the HASH payload.
+    pub(crate) fn verify_hash(
         &self,
         p1: u64,
         m: &Inbound<'_>,
@@ -652,6 +733,8 @@ impl Endpoint {
             None => vec![0; wants.len()],
         };
         let number = sa.proposals.first().map_or(1, |p| p.number);
+        let commit = m.hdr.flags.contains(Flags::COMMIT);
+        let natoa = natoa_of(m, Role::Responder, local_ip)?;
         let id = self.new_id();
         let q = Ph2 {
             id,
@@ -690,6 +773,7 @@ impl Endpoint {
             expires: None,
             rekeyed: false,
             peer_proposal_number: number,
+            qm: QmExtras { commit, natoa },
         };
         self.out.log(
             Level::Info,
@@ -734,6 +818,9 @@ impl Endpoint {
         if let (Some(ci), Some(cr)) = ids {
             payloads.push(Payload::Id(ci));
             payloads.push(Payload::Id(cr));
+        }
+        if let Some(q) = self.ph2s.get(&id) {
+            payloads.extend(self.natoa_payloads(q));
         }
         if claim {
             // RESPONDER-LIFETIME for each protocol whose lifetime we shortened
@@ -820,17 +907,60 @@ impl Endpoint {
             q.iv = iv.clone();
         }
         q.last_recv = Some(m.fingerprint.clone());
+        q.qm.commit |= m.hdr.flags.contains(Flags::COMMIT);
+        let local_ip = q.local_ip;
+        q.qm.natoa = natoa_of(m, Role::Initiator, local_ip)?;
+        let commit = q.qm.commit;
+        let ni = q.ni.clone();
+        let nr = q.nr.clone();
+        let hash3 =
+            move |k: &crate::crypto::Phase1Keys, mid: u32, _: &[u8]| k.qm_hash3(mid, &ni, &nr);
+        if commit {
+            // the responder committed: QM3 (retransmitted until CONNECTED arrives), and the
+            // SAs only once CONNECTED verified
+            self.send_ph2(m.now, id, Vec::new(), hash3, true)?;
+            if let Some(q) = self.ph2s.get_mut(&id) {
+                q.state = P2State::I(QuickI::ExpectConnected);
+            }
+            self.out.log(
+                Level::Debug,
+                Some(m.remote.ip()),
+                "commit bit set: waiting for CONNECTED before installing",
+            );
+            return Ok(());
+        }
         // initiator installs on message 2, then sends message 3
         self.install(m.now, id)?;
-        let ni = self.ph2s[&id].ni.clone();
-        let nr = self.ph2s[&id].nr.clone();
-        self.send_ph2(
-            m.now,
-            id,
-            Vec::new(),
-            move |k, mid, _| k.qm_hash3(mid, &ni, &nr),
-            false,
-        )?;
+        self.send_ph2(m.now, id, Vec::new(), hash3, false)?;
+        self.ph2_done(m.now, id);
+        Ok(())
+    }
+
+    /// QM4 under the commit bit: HDR*, HASH(4), N(CONNECTED), HASH(4) = prf(SKEYID_a, M-ID |
+    /// N). The initiator installs now.
+    fn qm4_in(&mut self, id: u64, m: &Inbound<'_>) -> Result<()> {
+        check(MsgKind::Info, m.payloads, m.hdr.is_encrypted())?;
+        let q = self.ph2s.get(&id).ok_or(Error::UnexpectedState("ph2"))?;
+        let p1 = q.ph1.ok_or(Error::UnexpectedState("ph1"))?;
+        let mid = q.msgid;
+        self.verify_hash(p1, m, |k, rest| k.qm_hash1(mid, rest))?;
+        let connected = m
+            .payloads
+            .iter()
+            .any(|x| matches!(x, Payload::Notify(n) if n.notify_type == NotifyType::CONNECTED));
+        if !connected {
+            return Err(Error::PeerMisbehaved("commit: QM4 without CONNECTED"));
+        }
+        let q = self
+            .ph2s
+            .get_mut(&id)
+            .ok_or(Error::UnexpectedState("ph2"))?;
+        if let Some(iv) = &m.staged_iv {
+            q.iv = iv.clone();
+        }
+        q.last_recv = Some(m.fingerprint.clone());
+        q.retx = None;
+        self.install(m.now, id)?;
         self.ph2_done(m.now, id);
         Ok(())
     }
@@ -853,6 +983,24 @@ impl Endpoint {
         self.install(m.now, id)?;
         if self.ph2s[&id].generate {
             self.generate_policy(id);
+        }
+        if self.ph2s[&id].qm.commit {
+            // QM4: CONNECTED for the first protocol with our (inbound) SPI, as racoon
+            let q = &self.ph2s[&id];
+            let n = Payload::Notify(isakmp::Notify {
+                doi: isakmp::Doi::IPSEC,
+                protocol: q.chosen.first().map_or(ProtocolId::IPSEC_ESP, |c| c.proto),
+                notify_type: NotifyType::CONNECTED,
+                spi: Self::spi_bytes(q).into_iter().next().unwrap_or_default(),
+                data: Vec::new(),
+            });
+            self.send_ph2(
+                m.now,
+                id,
+                vec![n],
+                |k, mid, rest| k.qm_hash1(mid, rest),
+                false,
+            )?;
         }
         self.ph2_done(m.now, id);
         Ok(())
@@ -970,7 +1118,9 @@ impl Endpoint {
             };
             let (reqid_in, reqid_out) = self.reqids_of(q, i);
             let seq_in = q.getspi_seq.get(i).copied().unwrap_or(0);
-            msgs.push(kernel::install(&Install {
+            let oa = |ip: IpAddr| Extension::NatTOa(pfkey::Address::host(SocketAddr::new(ip, 0)));
+            let natoa = q.qm.natoa.filter(|_| natt_in.is_some());
+            let mut update = kernel::install(&Install {
                 msg_type: MsgType::UPDATE,
                 algs,
                 spi: spi_in,
@@ -983,8 +1133,8 @@ impl Endpoint {
                 seq: seq_in,
                 pid: self.opts.pid,
                 natt: natt_in,
-            })?);
-            msgs.push(kernel::install(&Install {
+            })?;
+            let mut add = kernel::install(&Install {
                 msg_type: MsgType::ADD,
                 algs,
                 spi: spi_out,
@@ -997,7 +1147,13 @@ impl Endpoint {
                 seq: seq_in,
                 pid: self.opts.pid,
                 natt: natt_out,
-            })?);
+            })?;
+            if let Some(o) = natoa {
+                update.push(oa(o.peer));
+                add.push(oa(o.ours_seen));
+            }
+            msgs.push(update);
+            msgs.push(add);
             if self.opts.key_log {
                 let entry = |spi: u32, src: IpAddr, dst: IpAddr, k: &crate::crypto::Secret| {
                     crate::types::KeyLog::Esp {
@@ -1322,6 +1478,7 @@ impl Endpoint {
             expires: None,
             rekeyed: false,
             peer_proposal_number: 1,
+            qm: QmExtras::default(),
         };
         // the wants keep their (possibly UDP) encapsulation; start_quick recomputes it
         for w in &mut n.wants {

@@ -1081,3 +1081,171 @@ sainfo anonymous {{ encryption_algorithm aes 128; authentication_algorithm hmac_
     assert!(sas.contains(&(ib, r_out)), "{sas:?}");
     assert_loop(&mut p);
 }
+
+fn quick_headers(p: &Pair, a_to_b: bool) -> Vec<isakmp::Header> {
+    p.captured
+        .iter()
+        .filter(|d| d.a_to_b == a_to_b && d.t.data != [0xff])
+        .filter_map(|d| isakmp::Header::decode(&d.t.data).ok())
+        .filter(|h| h.exchange == isakmp::ExchangeType::QUICK)
+        .collect()
+}
+
+/// Sets the commit bit in the header of a's first Quick Mode message (the header is not
+/// covered by HASH(1), so b sees an initiator that asked for it).
+fn commit_bit_in_qm1(p: &mut Pair) {
+    let mut done = false;
+    p.mutate = Box::new(move |_, d| {
+        if !done && d.a_to_b && d.t.data.len() > 28 && d.t.data[18] == 32 {
+            d.t.data[19] |= 0x02;
+            done = true;
+        }
+    });
+}
+
+/// Commit bit (RFC 2408 §4.8, racoon quick_r3send / quick_i3recv): the responder echoes C,
+/// installs after QM3 and sends CONNECTED (QM4, HASH(4)); the initiator installs only then.
+#[test]
+fn commit_bit_responder_sends_connected_and_initiator_waits_for_it() {
+    let mut p = pair(&Setup::default());
+    commit_bit_in_qm1(&mut p);
+    trigger(&mut p);
+    assert_eq!(
+        p.a.established_ph2(),
+        1,
+        "a: {:?}\nb: {:?}",
+        p.a.logs(),
+        p.b.logs()
+    );
+    assert_eq!(p.b.established_ph2(), 1);
+    let (from_a, from_b) = (quick_headers(&p, true), quick_headers(&p, false));
+    // a: QM1, QM3; b: QM2, QM4 (CONNECTED), all of the exchange with C after QM1
+    assert_eq!(from_a.len(), 2, "{from_a:?}");
+    assert_eq!(from_b.len(), 2, "{from_b:?}");
+    assert!(from_b
+        .iter()
+        .all(|h| h.flags.contains(isakmp::Flags::COMMIT) && h.message_id == from_a[0].message_id));
+    assert!(from_a[1].flags.contains(isakmp::Flags::COMMIT));
+    assert_loop(&mut p);
+}
+
+/// Without CONNECTED the committed initiator installs nothing: QM3 is retransmitted, each
+/// copy gets the stored QM4 again from the responder, and a lost QM4 is recovered that way.
+#[test]
+fn commit_bit_initiator_installs_only_on_connected() {
+    // every QM4 lost: a never installs, b (which installed after QM3) does
+    let mut p = pair(&Setup::default());
+    commit_bit_in_qm1(&mut p);
+    let mut seen = 0;
+    p.drop_if = Box::new(move |_, d| {
+        let quick = !d.a_to_b
+            && isakmp::Header::decode(&d.t.data)
+                .is_ok_and(|h| h.exchange == isakmp::ExchangeType::QUICK);
+        if quick {
+            seen += 1;
+        }
+        quick && seen >= 2
+    });
+    trigger(&mut p);
+    assert_eq!(p.b.established_ph2(), 1, "b: {:?}", p.b.logs());
+    assert_eq!(p.a.established_ph2(), 0, "a: {:?}", p.a.logs());
+    assert_eq!(p.a.sa_count(), 0);
+    assert!(quick_headers(&p, true).len() > 2, "QM3 retransmitted");
+    // the first QM4 lost only: the retransmitted QM3 brings it
+    let mut p = pair(&Setup::default());
+    commit_bit_in_qm1(&mut p);
+    let mut seen = 0;
+    p.drop_if = Box::new(move |_, d| {
+        let quick = !d.a_to_b
+            && isakmp::Header::decode(&d.t.data)
+                .is_ok_and(|h| h.exchange == isakmp::ExchangeType::QUICK);
+        if quick {
+            seen += 1;
+        }
+        quick && seen == 2
+    });
+    trigger(&mut p);
+    assert_eq!(p.a.established_ph2(), 1, "a: {:?}", p.a.logs());
+    assert_eq!(p.b.established_ph2(), 1);
+    assert_loop(&mut p);
+}
+
+/// Transport mode through a NAT: both sides send NAT-OAi and NAT-OAr (RFC 3947 §5.2) and put
+/// the peer's original address into the inbound SA and our address as the peer saw it into
+/// the outbound one (X_NAT_T_OA), as racoon does.
+#[test]
+fn transport_mode_behind_nat_exchanges_nat_oa() {
+    let now = std::time::Instant::now();
+    let ike = "encryption_algorithm aes 128; hash_algorithm sha1; authentication_method pre_shared_key; dh_group modp1024;";
+    let esp = "encryption_algorithm aes 128; authentication_algorithm hmac_sha1; compression_algorithm deflate;";
+    let a = Peer::new(
+        ip(A),
+        &format!(
+            "remote {B} {{ exchange_mode main; nat_traversal on; proposal {{ {ike} }} }}
+sainfo address {A} any address {B} any {{ {esp} }}"
+        ),
+        &format!("{B} k\n"),
+        5,
+        now,
+    );
+    let b = Peer::new(
+        ip(B),
+        &format!(
+            "remote anonymous {{ exchange_mode main; nat_traversal on; generate_policy on; proposal {{ {ike} }} }}
+sainfo anonymous {{ {esp} }}"
+        ),
+        "198.51.100.9 k\n",
+        6,
+        now,
+    );
+    let mut p = Pair::new(a, b);
+    p.nat = Some(ip("198.51.100.9"));
+    let n = p.know();
+    p.a.spdadd(
+        n,
+        "192.0.2.1/32",
+        "192.0.2.2/32",
+        Dir::OUT,
+        None,
+        IpsecProto::ESP,
+    );
+    p.a.spdadd(
+        n,
+        "192.0.2.2/32",
+        "192.0.2.1/32",
+        Dir::IN,
+        None,
+        IpsecProto::ESP,
+    );
+    p.drive();
+    let pkt = harness::ipv4_udp(ip(A), ip(B), b"x");
+    let mut buf = engine::datapath::PacketBuf::new();
+    buf.load(&pkt);
+    let mut out = Vec::new();
+    let _ = p.a.k.outbound(n, &mut buf, &mut out);
+    p.a.deliver_kernel(n, out, None);
+    p.drive_for(Duration::from_secs(30));
+    assert_eq!(
+        p.b.established_ph2(),
+        1,
+        "a: {:?}\nb: {:?}",
+        p.a.logs(),
+        p.b.logs()
+    );
+    let oa = |peer: &Peer, t: pfkey::MsgType| {
+        let m = peer
+            .sent
+            .iter()
+            .find(|m| m.header.msg_type == t)
+            .unwrap_or_else(|| panic!("no {t:?}"));
+        assert_eq!(m.sa2().unwrap().mode, pfkey::Mode::TRANSPORT);
+        assert!(m.nat_t_type().is_some());
+        m.nat_t_oa().map(|a| a.addr.ip())
+    };
+    // b: the initiator's own address (NAT-OAi), b's address as a knows it (NAT-OAr)
+    assert_eq!(oa(&p.b, pfkey::MsgType::UPDATE), Some(ip(A)));
+    assert_eq!(oa(&p.b, pfkey::MsgType::ADD), Some(ip(B)));
+    // a: b's own address (NAT-OAr from b), a's address as b saw it (the NAT's)
+    assert_eq!(oa(&p.a, pfkey::MsgType::UPDATE), Some(ip(B)));
+    assert_eq!(oa(&p.a, pfkey::MsgType::ADD), Some(ip("198.51.100.9")));
+}

@@ -41,6 +41,9 @@ pub struct Dgram {
 /// A per-datagram decision (index of the datagram, the datagram).
 pub type Knob = Box<dyn FnMut(usize, &Dgram) -> bool>;
 
+/// A per-datagram rewrite (index of the datagram, the datagram).
+pub type Rewrite = Box<dyn FnMut(usize, &mut Dgram)>;
+
 pub struct Pair {
     pub a: Peer,
     pub b: Peer,
@@ -54,6 +57,8 @@ pub struct Pair {
     pub drop_if: Knob,
     /// Duplicate the n-th datagram.
     pub dup_if: Knob,
+    /// Rewrites the n-th datagram in flight (after the capture), e.g. a header flag.
+    pub mutate: Rewrite,
     /// Deliver queued datagrams in reverse order.
     pub reorder: bool,
     /// NAT in front of a: a's packets appear to come from this address, ports + 10000.
@@ -262,6 +267,7 @@ impl Pair {
             captured: Vec::new(),
             drop_if: Box::new(|_, _| false),
             dup_if: Box::new(|_, _| false),
+            mutate: Box::new(|_, _| {}),
             reorder: false,
             nat: None,
             count: 0,
@@ -304,10 +310,11 @@ impl Pair {
                 let Some(t) = t else { break };
                 any = true;
                 let t = if a_to_b { self.nat_out(t) } else { t };
-                let d = Dgram { a_to_b, t };
+                let mut d = Dgram { a_to_b, t };
                 let n = self.count;
                 self.count += 1;
                 self.captured.push(d.clone());
+                (self.mutate)(n, &mut d);
                 if (self.drop_if)(n, &d) {
                     continue;
                 }
