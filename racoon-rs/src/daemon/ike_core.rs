@@ -161,7 +161,8 @@ fn log_level(l: ike::Level) -> LogLevel {
 /// racoonctl's phase-1 error event for a failure reason.
 fn failure_code(reason: &str) -> EventCode {
     let r = reason.to_ascii_lowercase();
-    if r.contains("auth") {
+    // "authentication failed", "signature authentication failed", "invalid certificate"
+    if r.contains("auth") || r.contains("certificate") {
         EventCode::PHASE1_AUTH_FAILED
     } else if r.contains("proposal") {
         EventCode::PHASE1_NO_PROPOSAL
@@ -310,5 +311,26 @@ impl IkeCore for IkeEndpointCore {
             self.ep.delete_sa(now, peer);
         }
         self.ep.flush_phase1(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_failures_are_authentication_failures() {
+        for r in [
+            "phase1 negotiation failed: invalid certificate: certificate \"CN=x\" has expired",
+            "phase1 negotiation failed: signature authentication failed: RSA signature does not verify",
+            "phase1 negotiation failed: authentication failed (bad pre-shared key?)",
+        ] {
+            assert_eq!(failure_code(r), EventCode::PHASE1_AUTH_FAILED, "{r}");
+        }
+        assert_eq!(
+            failure_code("no suitable proposal found."),
+            EventCode::PHASE1_NO_PROPOSAL
+        );
+        assert_eq!(failure_code("time up"), EventCode::PHASE1_NO_RESPONSE);
     }
 }
