@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod core;
 pub mod creds;
+pub mod hooks;
 pub mod ike_core;
 pub mod kernel;
 pub mod limits;
@@ -228,6 +229,9 @@ struct Daemon {
     listen: Vec<SocketAddr>,
     /// Half-open limits for new phase-1 negotiations.
     admission: limits::Admission,
+    /// The current configuration (script hooks).
+    config: Arc<conf::Config>,
+    hooks: hooks::Hooks,
 }
 
 /// Most hook scripts running at once.
@@ -418,9 +422,10 @@ impl Daemon {
         })?;
 
         let admission = limits::Admission::new(&config);
+        let config = Arc::new(config);
         let cc = CoreConfig {
             psk,
-            config: Arc::new(config),
+            config: config.clone(),
             listen: listen.clone(),
         };
         core.reload(now, cc);
@@ -444,6 +449,8 @@ impl Daemon {
             scripts: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             listen,
             admission,
+            config,
+            hooks: hooks::Hooks::default(),
         })
     }
 
@@ -584,6 +591,18 @@ impl Daemon {
                     let peer = remote.map(|r| r.ip().to_string());
                     info!(peer = peer.as_deref(), "{t}");
                 }
+                let hook = match code {
+                    EventCode::PHASE1_UP => Some(Hook::Phase1Up),
+                    EventCode::PHASE1_DOWN => Some(Hook::Phase1Down),
+                    EventCode::PHASE1_DPD_TIMEOUT => Some(Hook::Phase1Dead),
+                    _ => None,
+                };
+                if let (Some(hook), Some(r)) = (hook, remote) {
+                    let config = self.config.clone();
+                    for (h, path, env) in self.hooks.runs(&config, hook, local, r) {
+                        self.run_script(h, path, env);
+                    }
+                }
                 let _ = self.events.send(EvtRecord {
                     code: code.0,
                     timestamp: wall_secs(),
@@ -607,13 +626,12 @@ impl Daemon {
             warn!("too many hook scripts running; not running {path}");
             return;
         }
-        let name = match hook {
-            Hook::Phase1Up => "phase1_up",
-            Hook::Phase1Down => "phase1_down",
-            Hook::Phase1Dead => "phase1_dead",
-        };
+        let name = hooks::name(hook);
+        info!("running script {path} {name}");
         let mut cmd = tokio::process::Command::new(&path);
+        // racoon: argv[1] = the event, only its own variables in the environment
         cmd.arg(name)
+            .env_clear()
             .envs(env)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
@@ -666,9 +684,10 @@ impl Daemon {
             self.core.handle_kernel(now, m);
         }
         self.admission.reload(&config);
+        self.config = Arc::new(config);
         let cc = CoreConfig {
-            psk: load_psk(&config),
-            config: Arc::new(config),
+            psk: load_psk(&self.config),
+            config: self.config.clone(),
             listen: self.listen.clone(),
         };
         self.core.reload(now, cc);
