@@ -32,7 +32,7 @@ SETKEY_BIN=${SETKEY_BIN:-$ROOT/target/debug/setkey}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-240}
 export RACOON_BIN RACOONCTL_BIN SETKEY_BIN
 
-ALL="mm-psk am-psk-fqdn pfs-modp2048 transport nat-t sigterm-cleanup restart restart-initial-contact rekey hostile cve flood"
+ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t sigterm-cleanup restart restart-initial-contact rekey hostile cve flood"
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
@@ -292,6 +292,17 @@ sc_mm_psk() { # Main Mode PSK, tunnel, address IDs
 	[ "$(ph1_established A)" -ge 1 ] || fail "racoonctl show-sa isakmp (A) lists no established phase 1"
 	[ "$(sa_count A)" -eq 2 ] && [ "$(sa_count B)" -eq 2 ] || fail "expected 2 SAs per side, got A=$(sa_count A) B=$(sa_count B)"
 	note "SAs A=$(sa_count A) B=$(sa_count B); phase 1 A: $(ph1_established A) established"
+}
+sc_establish_sa() { # racoonctl establish-sa isakmp, then esp, with no traffic at all
+	topology; conf A; conf B; start B; start A
+	ctl A establish-sa isakmp inet 192.0.2.1 192.0.2.2 || fail "racoonctl establish-sa isakmp failed"
+	wait_for 15 is ph1_established A -ge 1 || fail "establish-sa isakmp: no phase 1 within 15 s"
+	[ "$(sa_count A)" -eq 0 ] || fail "SAs exist before establish-sa esp"
+	ctl A establish-sa esp inet 198.51.100.0/26 198.51.100.64/26 any || fail "racoonctl establish-sa esp failed"
+	wait_for 15 is sa_count A -eq 2 || fail "establish-sa esp: no SAs within 15 s"
+	ctl A establish-sa esp inet 203.0.113.0/24 198.51.100.64/26 any && fail "establish-sa esp without a policy succeeded"
+	both_ways
+	note "establish-sa: phase 1 and 2 SAs without traffic; unknown selector refused"
 }
 sc_am_psk_fqdn() { # Aggressive Mode, fqdn identities (psk looked up by ID)
 	MODE=aggressive IDS=fqdn

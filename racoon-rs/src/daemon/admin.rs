@@ -35,6 +35,9 @@ pub enum Call {
     Core(CoreFn),
     /// Re-read the configuration; the reply says whether it parsed.
     Reload(oneshot::Sender<bool>),
+    /// `establish-sa esp|ah`: the driver finds the outbound policy and
+    /// hands the core an ACQUIRE for it.
+    EstablishPh2(Establish, oneshot::Sender<Result<(), AdminError>>),
 }
 
 /// What the admin tasks share.
@@ -332,9 +335,18 @@ async fn handle(req: Request, sh: &Shared) -> Result<Vec<u8>, u16> {
                 remote_name,
                 xauth: xauth.map(|(u, p)| (u, zeroize::Zeroizing::new(p))),
             };
-            core_call(sh, move |c, now| c.establish(now, req))
-                .await?
-                .map_err(|e: AdminError| e.errno())?;
+            if proto == EstablishProto::Isakmp {
+                core_call(sh, move |c, now| c.establish(now, req))
+                    .await?
+                    .map_err(|e: AdminError| e.errno())?;
+            } else {
+                let (tx, rx) = oneshot::channel();
+                sh.calls
+                    .send(Call::EstablishPh2(req, tx))
+                    .await
+                    .map_err(|_| 5u16)?;
+                rx.await.map_err(|_| 5u16)?.map_err(|e| e.errno())?;
+            }
             Ok(Vec::new())
         }
         Request::LogoutUser(_) => Err(95),

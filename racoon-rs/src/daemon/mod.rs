@@ -26,7 +26,10 @@ use pfkey::{Message, MsgType, SaType};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, error, info, warn};
 
-use self::core::{CoreConfig, Event, EventCode, Hook, IkeCore, KeyLog, NoIke, SpdImage};
+use self::core::{
+    AdminError, CoreConfig, Establish, EstablishProto, Event, EventCode, Hook, IkeCore, KeyLog,
+    NoIke, SpdImage,
+};
 use self::kernel::{KernelError, Link};
 use crate::admin::EvtRecord;
 use crate::cli::Args;
@@ -232,6 +235,8 @@ struct Daemon {
     /// The current configuration (script hooks).
     config: Arc<conf::Config>,
     hooks: hooks::Hooks,
+    /// Sequence numbers of the ACQUIREs made for `establish-sa esp|ah`.
+    acquire_seq: u32,
 }
 
 /// Most hook scripts running at once.
@@ -451,6 +456,7 @@ impl Daemon {
             admission,
             config,
             hooks: hooks::Hooks::default(),
+            acquire_seq: 0,
         })
     }
 
@@ -496,6 +502,7 @@ impl Daemon {
                 },
                 c = self.calls_rx.recv() => match c {
                     Some(admin::Call::Core(f)) => f(self.core.as_mut(), Instant::now()),
+                    Some(admin::Call::EstablishPh2(req, tx)) => { let r = self.establish_ph2(&req); let _ = tx.send(r); }
                     Some(admin::Call::Reload(tx)) => { let ok = self.reload().await; let _ = tx.send(ok); }
                     None => {}
                 },
@@ -505,6 +512,62 @@ impl Daemon {
         }
         self.shutdown().await;
         0
+    }
+
+    /// `racoonctl establish-sa esp|ah SRC DST [ULPROTO]`: find the outbound
+    /// ipsec policy with exactly these selectors (else one whose selectors
+    /// contain both addresses) and hand the core an ACQUIRE for it, as the
+    /// kernel would on the first packet.
+    fn establish_ph2(&mut self, req: &Establish) -> Result<(), AdminError> {
+        let any = |p: u8| p == 0 || p == pfkey::IPSEC_ULPROTO_ANY;
+        let proto_ok = |a: &pfkey::Address| any(req.ul_proto) || a.proto == req.ul_proto;
+        let exact = |m: &&Message| {
+            let (Some(s), Some(d)) = (m.addr_src(), m.addr_dst()) else {
+                return false;
+            };
+            s.addr.ip() == req.src.ip()
+                && d.addr.ip() == req.dst.ip()
+                && s.prefixlen == req.prefs
+                && d.prefixlen == req.prefd
+                && proto_ok(s)
+        };
+        let contains = |m: &&Message| {
+            let (Some(s), Some(d)) = (m.addr_src(), m.addr_dst()) else {
+                return false;
+            };
+            in_prefix(req.src.ip(), s.addr.ip(), s.prefixlen)
+                && in_prefix(req.dst.ip(), d.addr.ip(), d.prefixlen)
+                && proto_ok(s)
+        };
+        let pol = self
+            .spd
+            .ipsec_policies(pfkey::Dir::OUT)
+            .find(exact)
+            .or_else(|| self.spd.ipsec_policies(pfkey::Dir::OUT).find(contains))
+            .cloned()
+            .ok_or(AdminError::NotFound)?;
+        let (Some(p), Some(s), Some(d)) = (pol.policy(), pol.addr_src(), pol.addr_dst()) else {
+            return Err(AdminError::NotFound);
+        };
+        let mut xp = pfkey::Policy::new(pfkey::PolicyType::IPSEC, pfkey::Dir::OUT);
+        xp.id = p.id;
+        let satype = if req.proto == EstablishProto::Ah {
+            SaType::AH
+        } else {
+            SaType::ESP
+        };
+        self.acquire_seq = self.acquire_seq.wrapping_add(1);
+        let acq = Message::new(MsgType::ACQUIRE, satype)
+            .with_seq(0x4000_0000 | (self.acquire_seq & 0x3fff_ffff))
+            .with(pfkey::Extension::AddressSrc(*s))
+            .with(pfkey::Extension::AddressDst(*d))
+            .with(pfkey::Extension::Policy(xp));
+        info!(
+            "establish-sa {}: policy id {} {} -> {}",
+            satype, p.id, req.src, req.dst
+        );
+        self.core.handle_kernel(Instant::now(), acq);
+        Ok(())
     }
 
     /// An IKE datagram: new phase-1 initiations pass the half-open limits first.
@@ -895,6 +958,24 @@ fn bind_listeners(config: &conf::Config, opts: &Opts) -> Result<Vec<udp::Sock>, 
     Ok(socks)
 }
 
+/// Whether `ip` lies in `net/len`.
+fn in_prefix(ip: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    match (ip, net) {
+        (V4(a), V4(n)) => {
+            let l = u32::from(len.min(32));
+            let mask = if l == 0 { 0 } else { u32::MAX << (32 - l) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (V6(a), V6(n)) => {
+            let l = u32::from(len.min(128));
+            let mask = if l == 0 { 0 } else { u128::MAX << (128 - l) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -990,6 +1071,17 @@ mod tests {
             }
         );
         assert!(!d.contains("5a5a") && !d.contains("90"), "{d}");
+    }
+
+    #[test]
+    fn prefixes() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(in_prefix(ip("198.51.100.1"), ip("198.51.100.0"), 26));
+        assert!(!in_prefix(ip("198.51.100.65"), ip("198.51.100.0"), 26));
+        assert!(in_prefix(ip("203.0.113.7"), ip("0.0.0.0"), 0));
+        assert!(in_prefix(ip("2001:db8::1"), ip("2001:db8::"), 64));
+        assert!(!in_prefix(ip("2001:db9::1"), ip("2001:db8::"), 32));
+        assert!(!in_prefix(ip("2001:db8::1"), ip("198.51.100.0"), 0));
     }
 
     #[test]
