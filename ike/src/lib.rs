@@ -31,12 +31,19 @@
 //! keys, supplied by the driver as [`Credentials`] through [`Endpoint::set_credentials`]; the
 //! order of the checks is in [`creds`]).
 //!
+//! Quick Mode honours the commit bit both ways (responder: CONNECTED as QM4 after installing;
+//! initiator: installs only on a verified CONNECTED) and carries NAT-OAi/NAT-OAr in transport
+//! mode under NAT-T (into the SAs as `X_NAT_T_OA`). Inbound and outbound SAs take the reqid of
+//! the inbound and the outbound policy (racoon's reqid_in/reqid_out).
+//!
 //! Deviations and limits (see also the report of issue 6): no DSS, RSA-encryption, GSSAPI or
-//! hybrid/XAUTH methods; the commit bit and
-//! NAT-OA are not sent and are ignored when received; retransmission intervals double (capped at
+//! hybrid/XAUTH methods; we never set the commit bit ourselves (racoon has no setting for
+//! it); retransmission intervals double (capped at
 //! 60 s) rather than staying fixed; a datagram that does not decrypt never ends an SA (it
-//! is logged as a probable wrong pre-shared key); unauthenticated notifies and deletes are
-//! only logged (CVE-2004-0164). Every peer-controlled quantity is capped ([`MAX_PH1`],
+//! is logged as a probable wrong pre-shared key, and a phase-1 one is answered with a
+//! cleartext AUTHENTICATION-FAILED, where racoon stays silent); unauthenticated notifies and
+//! deletes are only logged (CVE-2004-0164); an error notify under a verified HASH(1) before
+//! phase 1 completes ends that phase 1. Every peer-controlled quantity is capped ([`MAX_PH1`],
 //! [`MAX_HALF_OPEN`], [`MAX_PH2`], [`MAX_QUEUE`], [`MAX_EARLY_QM`], [`MAX_NONCE`], and the
 //! codec's own limits).
 
