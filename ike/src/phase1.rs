@@ -605,6 +605,11 @@ impl Endpoint {
             // A certificate or signature that does not verify ends the negotiation: nothing of
             // the message was trusted (CVE-2004-0155).
             Err(e @ (Error::InvalidCert(_) | Error::SigAuthFailed(_))) => {
+                // the notify goes encrypted under the IV the peer now holds: the last block of
+                // the message it sent (the SA ends here, nothing else uses this IV)
+                if let (Some(iv), Some(p)) = (&m.staged_iv, self.ph1s.get_mut(&id)) {
+                    p.iv = iv.clone();
+                }
                 self.fail_ph1(id, &e);
                 Err(e)
             }

@@ -2,8 +2,9 @@
 # in place): a fresh two-level CA for this run, made with strongSwan's pki. Nothing here is
 # committed: keys live only in the run directory.
 #   root CA -> intermediate CA -> a.interop.test (racoon-rs, side A), b.interop.test (side B)
-# gen_certs BITS: A gets $RUN/A/certs/{a-chain.pem (end + intermediate), a.key, root.crt} and
+# gen_certs BITS [rogue]: A gets $RUN/A/certs/{a-chain.pem (end + intermediate), a.key, root.crt} and
 # the hashed CA directory $RUN/A/cadir; B gets x509/b.crt, private/b.key, x509ca/{root,inter}.crt.
+# With `rogue`, B's certificate is issued by another root A does not trust.
 gen_certs() {
     local bits=$1 c=$RUN/certs p
     mkdir -p "$c" "$RUN/A/certs" "$RUN/A/cadir"
@@ -24,6 +25,14 @@ gen_certs() {
             --dn "C=XX, O=Interop, CN=$k.interop.test" --san "$k.interop.test" --lifetime 365 \
             --outform pem >"$c/$k.crt" || fail "pki --issue $k"
     done
+    if [ "${2:-}" = rogue ]; then # B's certificate from a CA that A does not know
+        p --gen --type rsa --size "$bits" --outform pem >"$c/rogue.key" || fail "pki --gen rogue"
+        p --self --in "$c/rogue.key" --dn "C=XX, O=Elsewhere, CN=Unknown Root CA" --ca \
+            --lifetime 3650 --outform pem >"$c/rogue.crt" || fail "pki --self rogue"
+        p --issue --cacert "$c/rogue.crt" --cakey "$c/rogue.key" --type priv --in "$c/b.key" \
+            --dn "C=XX, O=Interop, CN=b.interop.test" --san b.interop.test --lifetime 365 \
+            --outform pem >"$c/b.crt" || fail "pki --issue rogue b"
+    fi
     cat "$c/a.crt" "$c/inter.crt" >"$RUN/A/certs/a-chain.pem"
     cp "$c/a.key" "$RUN/A/certs/a.key"; chmod 600 "$RUN/A/certs/a.key"
     cp "$c/root.crt" "$RUN/A/certs/root.crt"
