@@ -189,7 +189,7 @@ impl Endpoint {
             };
         }
         // 1. the certificate
-        let received: Vec<pki::Certificate> = payloads
+        let mut received: Vec<pki::Certificate> = payloads
             .iter()
             .filter_map(|x| match x {
                 Payload::Cert { encoding, data } if *encoding == CertEncoding::X509_SIG => {
@@ -202,10 +202,20 @@ impl Endpoint {
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::InvalidCert(format!("CERT payload does not parse: {e}")))?;
         let pinned = !c.peer_certs.is_empty();
-        let (end, others) = if pinned {
-            (c.peer_certs.first(), &received[..])
+        // the peer's own certificate: the pinned one, else the first CERT that is not a CA
+        // (peers send it first, but some list their CA before it); the rest are candidate
+        // intermediates
+        let sent_end = if pinned || received.is_empty() {
+            None
         } else {
-            (received.first(), received.get(1..).unwrap_or_default())
+            let i = received.iter().position(|x| !x.is_ca()).unwrap_or(0);
+            Some(received.remove(i))
+        };
+        let others = &received[..];
+        let end = if pinned {
+            c.peer_certs.first()
+        } else {
+            sent_end.as_ref()
         };
         let end = end.ok_or_else(|| {
             Error::InvalidCert(

@@ -278,6 +278,17 @@ fn my_identifier_asn1dn_hex_form() {
 }
 
 #[test]
+fn the_peer_certificate_is_found_when_its_ca_comes_first() {
+    // a sends CERT(intermediate) before CERT(end); the explicit DN keeps its ID right
+    let mut a = Side::a();
+    a.creds.my_certs = vec![cert("inter.crt"), cert("end.crt")];
+    a.remote = "my_identifier asn1dn \"C=XX, O=Example, CN=gw.example.net\";".into();
+    let mut p = pair(a, Side::b());
+    trigger(&mut p);
+    assert_up(&mut p);
+}
+
+#[test]
 fn a_cr_for_a_ca_outside_our_chain_is_logged() {
     let mut b = Side::b();
     b.creds.cr_ca = Some(cert("pl0-root.crt"));
