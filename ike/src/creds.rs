@@ -18,6 +18,12 @@
 //!    FQDN, USER_FQDN, addresses in subjectAltName) → else AUTHENTICATION-FAILED;
 //! 5. with `verify_identifier on`: the ID must match a `peers_identifier` (asn1dn with `*`
 //!    wildcards; `asn1dn` without a value = the certificate's subject).
+//!
+//! Deviations from racoon: remote blocks are chosen by the peer's address only, never by the
+//! CA named in a received CR, so `match_empty_cr` has no effect (a CR naming a CA our chain
+//! does not contain is logged; we send our certificate anyway, as with `send_cert on`); a
+//! `peers_certfile x509` certificate is pinned and not chain-validated; `peers_certfile
+//! dnssec` is not supported.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -289,6 +289,44 @@ fn the_peer_certificate_is_found_when_its_ca_comes_first() {
 }
 
 #[test]
+fn send_cr_off_sends_no_certificate_request() {
+    let mut a = Side::a();
+    a.remote = "my_identifier asn1dn; send_cr off;".into();
+    let mut p = pair(a, Side::b());
+    trigger(&mut p);
+    assert_up(&mut p);
+    use isakmp::PayloadType as T;
+    assert!(clear_payloads(&p, true).iter().all(|m| !m.contains(&T::CR)));
+    assert!(
+        clear_payloads(&p, false)[1].contains(&T::CR),
+        "b still asks"
+    );
+}
+
+#[test]
+fn peers_identifier_fqdn_with_a_certificate() {
+    let mut a = Side::a();
+    a.remote = "my_identifier fqdn \"gw.example.net\";".into();
+    let mut b = Side::b();
+    b.remote = "my_identifier asn1dn; verify_identifier on; \
+                peers_identifier fqdn \"gw.example.net\";"
+        .into();
+    let mut p = pair(a, b);
+    trigger(&mut p);
+    assert_up(&mut p);
+    // another name that is also in a's certificate is not the one b expects
+    let mut a = Side::a();
+    a.remote = "my_identifier user_fqdn \"admin@example.net\";".into();
+    let mut b = Side::b();
+    b.remote = "my_identifier asn1dn; verify_identifier on; \
+                peers_identifier fqdn \"gw.example.net\";"
+        .into();
+    let mut p = pair(a, b);
+    trigger(&mut p);
+    assert_failed(&p, false, "does not match peers_identifier");
+}
+
+#[test]
 fn a_cr_for_a_ca_outside_our_chain_is_logged() {
     let mut b = Side::b();
     b.creds.cr_ca = Some(cert("pl0-root.crt"));
