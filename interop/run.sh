@@ -8,7 +8,8 @@
 # Exit status: 0 when no scenario FAILed (PENDING does not fail unless --strict), 1 otherwise,
 # 2 on usage errors or when a required tool is missing.
 #
-# Environment: RACOON_BIN, SETKEY_BIN, RACOONCTL_BIN (default target/debug/...),
+# Environment: RACOON_BIN, SETKEY_BIN, RACOONCTL_BIN (default: target/release/... when that
+# is at least as new as target/debug/..., else target/debug/...),
 # INTEROP_WORK (directory for logs and captures; default a new /tmp/interop.XXXXXX),
 # INTEROP_RESULTS (append the result rows, tab separated, to this file too),
 # INTEROP_SCENARIO_TIMEOUT (seconds per scenario run, default 240).
@@ -17,9 +18,15 @@ set -u -o pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 SCEN_ROOT=$HERE/scenarios
-RACOON_BIN=${RACOON_BIN:-$ROOT/target/debug/racoon}
-SETKEY_BIN=${SETKEY_BIN:-$ROOT/target/debug/setkey}
-RACOONCTL_BIN=${RACOONCTL_BIN:-$ROOT/target/debug/racoonctl}
+newest_bin() { # newest_bin NAME: target/release/NAME or target/debug/NAME, the newer one
+    local r=$ROOT/target/release/$1 d=$ROOT/target/debug/$1
+    if [ -x "$r" ] && { [ ! -x "$d" ] || [ ! "$d" -nt "$r" ]; }; then echo "$r"; else echo "$d"; fi
+}
+# release binaries when built (.ci/run builds them), so that the throughput column means
+# something; a debug build that is newer wins (a developer's edit-build-run loop)
+RACOON_BIN=${RACOON_BIN:-$(newest_bin racoon)}
+SETKEY_BIN=${SETKEY_BIN:-$(newest_bin setkey)}
+RACOONCTL_BIN=${RACOONCTL_BIN:-$(newest_bin racoonctl)}
 CHARON=${CHARON:-/usr/sbin/charon-systemd}
 SCENARIO_TIMEOUT=${INTEROP_SCENARIO_TIMEOUT:-240}
 export RACOON_BIN SETKEY_BIN RACOONCTL_BIN CHARON
@@ -345,7 +352,7 @@ prepare_racoon() {
 
 start_racoon() { # our daemon; returns 3 when it says it is not implemented yet
     local d=$RUN/A pid i cmd
-    cmd=${SIDE_A_CMD:-'"$RACOON_BIN" -F -d -f "$DIR/racoon.conf"'}
+    cmd=${SIDE_A_CMD:-'"$RACOON_BIN" -F -d --log-keys-INSECURE -f "$DIR/racoon.conf"'}
     DIR=$d PFKEY_SOCKET=$d/pfkey.sock ip netns exec "$NS_A" env DIR="$d" RACOON_BIN="$RACOON_BIN" \
         PFKEY_SOCKET="$d/pfkey.sock" bash -c "exec $cmd" </dev/null >>"$d/daemon.out" 2>&1 &
     pid=$!; reg pid "$pid"; disown "$pid"; echo "$pid" >"$d/daemon.pid"
@@ -363,6 +370,11 @@ start_racoon() { # our daemon; returns 3 when it says it is not implemented yet
     if [ -f "$d/setkey.conf" ]; then
         wait_for 5 test -S "$d/pfkey.sock" || { log "no PF_KEY socket $d/pfkey.sock"; return 1; }
         our_setkey -f "$d/setkey.conf" >"$d/setkey.out" 2>&1 || { log "setkey -f failed"; return 1; }
+        # the engine publishes the routes into its TUN device on its next timer tick (250 ms,
+        # then an `ip -batch`): wait for them, so that the first packet of a check never meets
+        # "Network is unreachable" (a strongSwan-initiated tunnel is up in ~200 ms)
+        wait_for 3 sh -c "ip -n $NS_A route get $IN_B from $IN_A 2>/dev/null | grep -q ' dev racoon'" ||
+            log "no route $IN_A -> $IN_B into our TUN device 3 s after setkey -f"
     fi
 }
 
@@ -373,17 +385,63 @@ start_side() {
 # ---------------------------------------------------------------------------------------------
 # Wire check: only ISAKMP and ESP-in-UDP between the gateways, no inner packet in clear
 # ---------------------------------------------------------------------------------------------
-CAP_PID= CAP_N=0
-capture_start() { # a new capture segment wire-N.pcap (dumpcap, headers only: cheap)
+CAP_PID= CAP_IKE_PID= CAP_N=0
+# ISAKMP only (port 500, and 4500 with the non-ESP marker), whole datagrams: for decryption
+IKE_BPF='udp port 500 or (udp port 4500 and udp[8:4] = 0)'
+capture_start() { # a new capture segment: wire-N.pcap (everything, headers only: cheap) and
+    # ike-N.pcap (ISAKMP only, whole messages, for the decryption check)
     CAP_N=$((CAP_N + 1))
-    : >"$RUN/tshark-$CAP_N.out"
+    : >"$RUN/tshark-$CAP_N.out"; : >"$RUN/tshark-ike-$CAP_N.out"
     ip netns exec "$CAPTURE_NS" dumpcap -q -n -i "$CAPTURE_IF" -s 256 -w "$RUN/wire-$CAP_N.pcap" \
         -a duration:"$SCENARIO_TIMEOUT" >"$RUN/tshark-$CAP_N.out" 2>&1 &
     CAP_PID=$!; reg pid "$CAP_PID"; disown "$CAP_PID"
+    ip netns exec "$CAPTURE_NS" dumpcap -q -n -i "$CAPTURE_IF" -f "$IKE_BPF" -w "$RUN/ike-$CAP_N.pcap" \
+        -a duration:"$SCENARIO_TIMEOUT" >"$RUN/tshark-ike-$CAP_N.out" 2>&1 &
+    CAP_IKE_PID=$!; reg pid "$CAP_IKE_PID"; disown "$CAP_IKE_PID"
     wait_for 10 grep -q "Capturing on" "$RUN/tshark-$CAP_N.out" || fail "dumpcap did not start"
+    wait_for 10 grep -q "Capturing on" "$RUN/tshark-ike-$CAP_N.out" || fail "dumpcap (ISAKMP) did not start"
 }
 
-capture_stop() { [ -n "$CAP_PID" ] && { sleep 0.3; stop_pid "$CAP_PID"; CAP_PID=; }; return 0; }
+capture_stop() {
+    [ -n "$CAP_PID" ] && { sleep 0.3; stop_pid "$CAP_PID"; stop_pid "$CAP_IKE_PID"; CAP_PID= CAP_IKE_PID=; }
+    return 0
+}
+
+# tshark decryption of our ISAKMP messages (issue 8): racoon-rs runs with --log-keys-INSECURE
+# and logs one `KEYLOG-INSECURE ikev1_decryption_table: ICOOKIE,KEY` line per phase 1; every
+# encrypted ISAKMP message we sent under a logged phase 1 must decrypt (tshark then shows its
+# payloads) without a malformed-packet error.
+ike_decrypt_check() {
+    local f=$RUN/ike.pcap keys=() line cookies n_enc n_dec n_mal our_ip=192.0.2.1
+    [ "$SIDE_A" = racoon ] || return 0
+    mergecap -w "$f" "$RUN"/ike-[0-9]*.pcap || fail "mergecap (ISAKMP)"
+    while IFS= read -r line; do
+        keys+=(-o "uat:ikev1_decryption_table:${line#*ikev1_decryption_table: }")
+    done < <(grep -o 'ikev1_decryption_table: [0-9a-f]*,[0-9a-f]*' "$RUN/A/daemon.out" | sort -u)
+    if [ ${#keys[@]} -eq 0 ]; then
+        [ "$EXPECT" = pass ] && fail "wire: racoon-rs logged no IKE key (--log-keys-INSECURE)"
+        note "wire: no IKE key logged (no phase 1 completed): decryption not checked"; return 0
+    fi
+    cookies=$(grep -o 'ikev1_decryption_table: [0-9a-f]*,' "$RUN/A/daemon.out" | grep -o '[0-9a-f]\{16\}' |
+        sort -u | paste -sd' ')
+    # one pass for the fields: our messages (side A is 192.0.2.1 on the captured link, also
+    # behind the NAT), encrypted, under a cookie we logged a key for; decrypted = tshark found
+    # payloads in them
+    tshark -n -r "$f" "${keys[@]}" -T fields -E separator='|' -e frame.number -e ip.src \
+        -e isakmp.flag_e -e isakmp.ispi -e isakmp.typepayload >"$RUN/ike-fields.txt" 2>/dev/null
+    n_enc=$(awk -F'|' -v me="$our_ip" -v ck="$cookies" 'BEGIN { n = split(ck, a, " "); for (i = 1; i <= n; i++) k[a[i]] = 1 }
+        $2 == me && $3 == 1 && ($4 in k) { c++ } END { print c + 0 }' "$RUN/ike-fields.txt")
+    n_dec=$(awk -F'|' -v me="$our_ip" -v ck="$cookies" 'BEGIN { n = split(ck, a, " "); for (i = 1; i <= n; i++) k[a[i]] = 1 }
+        $2 == me && $3 == 1 && ($4 in k) && $5 != "" { c++ } END { print c + 0 }' "$RUN/ike-fields.txt")
+    # and one for the dissection, kept for reading: no malformed packet, no expert error
+    tshark -n -r "$f" "${keys[@]}" -V >"$RUN/ike-decrypted-full.txt" 2>/dev/null
+    n_mal=$(grep -cE 'Malformed Packet|Expert Info \(Error' "$RUN/ike-decrypted-full.txt")
+    note "wire: $n_dec of $n_enc encrypted ISAKMP messages from racoon-rs decrypted by tshark, $n_mal malformed/errors"
+    [ "$n_mal" -eq 0 ] || fail "wire: $n_mal malformed packets or expert errors in the decrypted ISAKMP (ike-decrypted-full.txt)"
+    [ "$n_dec" -eq "$n_enc" ] || fail "wire: only $n_dec of $n_enc of our encrypted ISAKMP messages decrypt with the logged keys (ike-fields.txt)"
+    if [ "$EXPECT" = pass ]; then [ "$n_enc" -gt 0 ] || fail "wire: no encrypted ISAKMP message of ours captured"; fi
+    return 0
+}
 
 wire_check() {
     [ "$CAP_N" -gt 0 ] || return 0
@@ -408,6 +466,7 @@ wire_check() {
     else
         [ "$n_esp" -eq 0 ] || fail "wire: ESP seen although no SA should exist"
     fi
+    ike_decrypt_check
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -416,7 +475,7 @@ wire_check() {
 single() { # single NAME ROLE TOKEN (WORK is set)
     local name=$1 role=$2 tok=$3 rc
     SCEN=$SCEN_ROOT/$name
-    RUN=$WORK/$name-$role
+    RUN=$WORK/${RUN_NAME:-$name-$role}
     mkdir -p "$RUN"
     REGISTRY=$RUN/registry; : >"$REGISTRY"
     trap 'cleanup_registry "$REGISTRY"' EXIT
@@ -483,7 +542,7 @@ main() {
     local strict=no list=no args=() s r name role i=0 rc status fails=0 pending=0 t0 t1
     while [ $# -gt 0 ]; do
         case $1 in
-        --single) shift; WORK=$4; single "$1" "$2" "$3"; exit $? ;;
+        --single) shift; WORK=$4 RUN_NAME=${5:-}; single "$1" "$2" "$3"; exit $? ;;
         --strict) strict=yes ;;
         --mirror) export INTEROP_MIRROR=yes ;;
         --list) list=yes ;;
@@ -519,15 +578,19 @@ main() {
     trap 'exit 130' INT TERM
     local tokbase; tokbase=$(printf '%04x' $(( ($$ ^ $(date +%s)) & 0xffff )))
     log "work directory: $WORK"
+    log "racoon-rs binaries: $RACOON_BIN, $SETKEY_BIN"
     for s in "${runs[@]}"; do
         name=${s%%:*} role=${s##*:}
         i=$((i + 1))
         t0=$(now_ms)
-        timeout --kill-after=15 "$SCENARIO_TIMEOUT" "$0" --single "$name" "$role" "$tokbase$(printf '%02d' "$i")" "$WORK"
+        # the same scenario and role may be asked for more than once: a fresh directory each
+        local rname=$name-$role
+        [ -e "$WORK/$rname" ] && rname=$name-$role-$i
+        timeout --kill-after=15 "$SCENARIO_TIMEOUT" "$0" --single "$name" "$role" "$tokbase$(printf '%02d' "$i")" "$WORK" "$rname"
         rc=$?
         t1=$(now_ms)
-        [ -f "$WORK/$name-$role/registry" ] && cleanup_registry "$WORK/$name-$role/registry"
-        local d=$WORK/$name-$role est=- tput=- reason=
+        [ -f "$WORK/$rname/registry" ] && cleanup_registry "$WORK/$rname/registry"
+        local d=$WORK/$rname est=- tput=- reason=
         status=$(cat "$d/result" 2>/dev/null)
         [ -n "$status" ] || status=FAIL
         [ "$rc" -eq 124 ] && reason="timeout after ${SCENARIO_TIMEOUT}s"
