@@ -29,10 +29,11 @@ CRAFT="$HERE/ikecraft.py"
 RACOON_BIN=${RACOON_BIN:-$ROOT/target/debug/racoon}
 RACOONCTL_BIN=${RACOONCTL_BIN:-$ROOT/target/debug/racoonctl}
 SETKEY_BIN=${SETKEY_BIN:-$ROOT/target/debug/setkey}
+IPSECD_BIN=${IPSECD_BIN:-$(dirname "$RACOON_BIN")/ipsecd}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-240}
-export RACOON_BIN RACOONCTL_BIN SETKEY_BIN
+export RACOON_BIN RACOONCTL_BIN SETKEY_BIN IPSECD_BIN
 
-ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t sigterm-cleanup restart restart-initial-contact lossy rekey hostile cve flood"
+ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t sigterm-cleanup restart restart-initial-contact engine-restart lossy rekey hostile cve flood"
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
@@ -236,11 +237,16 @@ EOF
 
 # start SIDE: racoon in the side's namespace (registered), waits for its sockets,
 # then loads the side's setkey.conf.
-start() {
-	local side=$1 dir=$RUN/$1 n
+start() { # start SIDE [ipsecd]: with "ipsecd", a standalone engine and racoon --no-embedded-engine
+	local side=$1 dir=$RUN/$1 n extra=""
 	n=$(ns "$side")
-	rm -f "$dir/racoon.sock" "$dir/pfkey.sock"
-	ip netns exec "$n" "$RACOON_BIN" -F -f "$dir/racoon.conf" --pfkey-socket "$dir/pfkey.sock" \
+	rm -f "$dir/racoon.sock"
+	if [ "${2:-}" = ipsecd ]; then
+		start_ipsecd "$side"; extra=--no-embedded-engine
+	else
+		rm -f "$dir/pfkey.sock"
+	fi
+	ip netns exec "$n" "$RACOON_BIN" -F -f "$dir/racoon.conf" --pfkey-socket "$dir/pfkey.sock" $extra \
 		>>"$dir/racoon.out" 2>>"$dir/racoon.log" &
 	local pid=$!
 	reg pid "$pid"
@@ -430,6 +436,39 @@ sc_lossy() { # 20% of IKE datagrams dropped both ways (nftables numgen; no netem
 	grep -q 'state=larval' "$RUN/B.sad" && fail "B keeps larval SAs from aborted Quick Modes"
 	[ "$drops" -gt 0 ] || fail "nothing was dropped: the loss rule did not apply"
 	tunnel_up A 10
+}
+start_ipsecd() { # start_ipsecd SIDE: a standalone engine with the TUN data plane
+	local side=$1 dir=$RUN/$1
+	rm -f "$dir/pfkey.sock"
+	ip netns exec "$(ns "$side")" "$IPSECD_BIN" -F --pfkey-socket "$dir/pfkey.sock" --tun racoon0 -p "$dir/ipsecd.pid" \
+		>>"$dir/ipsecd.log" 2>&1 &
+	local pid=$!; reg pid "$pid"; eval "IPSECD_$side=$pid"
+	wait_for 10 test -S "$dir/pfkey.sock" || fail "ipsecd ($side) did not open its socket"
+}
+sc_engine_restart() { # B runs a standalone ipsecd; it is killed -9 and restarted: racoon reconnects, traffic renegotiates
+	[ -x "$IPSECD_BIN" ] || fail "$IPSECD_BIN missing"
+	topology; conf A; conf B
+	start B ipsecd
+	start A
+	both_ways
+	local a_before; a_before=$(sa_spis A)
+	kill -KILL "$IPSECD_B"; wait "$IPSECD_B" 2>/dev/null
+	note "B's ipsecd killed (SIGKILL); racoon (B) must survive"
+	sleep 1
+	check_alive B
+	start_ipsecd B
+	sk B -f "$RUN/B/setkey.conf" >/dev/null || fail "setkey -f (B) after the engine restart"
+	local t0; t0=$(date +%s)
+	wait_for 40 ping_once A || fail "traffic did not resume within 40 s of the engine restart"
+	local t1; t1=$(date +%s)
+	tunnel_up B 15
+	sleep 2
+	grep -q 'reconnected to the engine' "$RUN/B/racoon.log" || fail "racoon (B) did not log its reconnection"
+	local a_after; a_after=$(sa_spis A)
+	note "engine restart: traffic back in $((t1 - t0)) s; A's SAs [$a_before] -> [$a_after]; SAs A=$(sa_count A) B=$(sa_count B)"
+	[ "$(sa_count A)" -eq 2 ] && [ "$(sa_count B)" -eq 2 ] || fail "expected 2 SAs per side, got A=$(sa_count A) B=$(sa_count B)"
+	[ "$a_after" != "$a_before" ] || fail "A still uses the SAs from before the engine restart"
+	echo "engine_restart_recovery_s=$((t1 - t0))" >>"$RUN/metrics"
 }
 sc_rekey() { # 20 s phase-2 lifetime, 60 s of ping -i 0.2: at most a handful lost
 	P2LIFE=20

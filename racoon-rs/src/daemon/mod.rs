@@ -237,6 +237,10 @@ struct Daemon {
     hooks: hooks::Hooks,
     /// Sequence numbers of the ACQUIREs made for `establish-sa esp|ah`.
     acquire_seq: u32,
+    /// With a standalone engine: `Some(when to try)` while the PF_KEY
+    /// connection is down (the engine restarted or died).
+    reconnect_at: Option<tokio::time::Instant>,
+    reconnect_tries: u32,
 }
 
 /// Most hook scripts running at once.
@@ -292,24 +296,7 @@ impl Daemon {
         };
         // REGISTER; then the SPD.
         let mut pending = Vec::new();
-        let mut ok = 0;
-        for (i, t) in [SaType::ESP, SaType::AH, SaType::IPCOMP]
-            .into_iter()
-            .enumerate()
-        {
-            let m = Message::new(MsgType::REGISTER, t)
-                .with_seq(i as u32 + 1)
-                .with_pid(pid);
-            match link.request(m, Duration::from_secs(5), &mut pending).await {
-                Ok(r) if r.first().is_some_and(|m| m.header.errno == 0) => ok += 1,
-                Ok(r) => warn!(
-                    "pfkey REGISTER {} failed: {}",
-                    t,
-                    r.first().map_or(0, |m| m.header.errno)
-                ),
-                Err(e) => warn!("pfkey REGISTER {t} failed: {e}"),
-            }
-        }
+        let ok = register(&mut link, pid, &mut pending).await;
         if ok == 0 {
             return Err(StartError::Register);
         }
@@ -457,6 +444,8 @@ impl Daemon {
             config,
             hooks: hooks::Hooks::default(),
             acquire_seq: 0,
+            reconnect_at: None,
+            reconnect_tries: 0,
         })
     }
 
@@ -493,13 +482,19 @@ impl Daemon {
                 d = self.ike_rx.recv() => if let Some(d) = d {
                     self.datagram(d);
                 },
-                m = self.link.rx.recv() => match m {
+                m = self.link.rx.recv(), if self.reconnect_at.is_none() => match m {
                     Some(m) => {
                         self.spd.apply(&m);
                         self.core.handle_kernel(Instant::now(), m);
                     }
-                    None => { error!("the PF_KEY connection closed"); break; }
+                    None if self.engine.is_some() => { error!("the PF_KEY connection closed"); break; }
+                    None => {
+                        error!("the PF_KEY connection to the engine at {} closed; reconnecting", self.opts.pfkey_socket.display());
+                        self.reconnect_at = Some(tokio::time::Instant::now() + Duration::from_millis(200));
+                        self.reconnect_tries = 0;
+                    }
                 },
+                _ = sleep_until_opt(self.reconnect_at) => self.reconnect().await,
                 c = self.calls_rx.recv() => match c {
                     Some(admin::Call::Core(f)) => f(self.core.as_mut(), Instant::now()),
                     Some(admin::Call::EstablishPh2(req, tx)) => { let r = self.establish_ph2(&req); let _ = tx.send(r); }
@@ -512,6 +507,54 @@ impl Daemon {
         }
         self.shutdown().await;
         0
+    }
+
+    /// The standalone engine went away: connect again, REGISTER, re-read the
+    /// SPD, and drop every phase 1 and 2 (DELETEs to the peers: their SAs
+    /// with us are gone with the engine's SAD), so traffic renegotiates.
+    async fn reconnect(&mut self) {
+        let mut link = match Link::socket(&self.opts.pfkey_socket).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.reconnect_tries = self.reconnect_tries.saturating_add(1);
+                if self.reconnect_tries.is_power_of_two() {
+                    warn!("engine not back yet ({} tries): {e}", self.reconnect_tries);
+                }
+                let wait = Duration::from_millis(500 * u64::from(self.reconnect_tries.min(10)));
+                self.reconnect_at = Some(tokio::time::Instant::now() + wait);
+                return;
+            }
+        };
+        let mut pending = Vec::new();
+        if register(&mut link, self.pid, &mut pending).await == 0 {
+            warn!("engine reconnected but REGISTER failed; retrying");
+            self.reconnect_at = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+            return;
+        }
+        self.link = link;
+        self.reconnect_at = None;
+        let now = Instant::now();
+        let peers: std::collections::BTreeSet<std::net::IpAddr> = self
+            .core
+            .phase1_sas()
+            .iter()
+            .map(|p| p.remote.ip())
+            .collect();
+        for peer in &peers {
+            let _ = self.core.delete_peer(now, None, *peer);
+        }
+        let dump = spd_dump(&mut self.link, self.pid, &mut pending).await;
+        self.spd = SpdImage::default();
+        for m in dump.into_iter().chain(pending) {
+            self.spd.apply(&m);
+            self.core.handle_kernel(now, m);
+        }
+        info!(
+            "reconnected to the engine after {} tries: {} policies; SAs with {} peer(s) dropped, renegotiated on demand",
+            self.reconnect_tries + 1,
+            self.spd.len(),
+            peers.len()
+        );
     }
 
     /// `racoonctl establish-sa esp|ah SRC DST [ULPROTO]`: find the outbound
@@ -832,6 +875,29 @@ impl Daemon {
     }
 }
 
+/// REGISTER ESP, AH and IPCOMP; returns how many succeeded.
+async fn register(link: &mut Link, pid: u32, pending: &mut Vec<Message>) -> usize {
+    let mut ok = 0;
+    for (i, t) in [SaType::ESP, SaType::AH, SaType::IPCOMP]
+        .into_iter()
+        .enumerate()
+    {
+        let m = Message::new(MsgType::REGISTER, t)
+            .with_seq(i as u32 + 1)
+            .with_pid(pid);
+        match link.request(m, Duration::from_secs(5), pending).await {
+            Ok(r) if r.first().is_some_and(|m| m.header.errno == 0) => ok += 1,
+            Ok(r) => warn!(
+                "pfkey REGISTER {} failed: {}",
+                t,
+                r.first().map_or(0, |m| m.header.errno)
+            ),
+            Err(e) => warn!("pfkey REGISTER {t} failed: {e}"),
+        }
+    }
+    ok
+}
+
 /// X_SPDDUMP; an empty SPD (ENOENT) is logged at debug.
 async fn spd_dump(link: &mut Link, pid: u32, pending: &mut Vec<Message>) -> Vec<Message> {
     let m = Message::new(MsgType::X_SPDDUMP, SaType::UNSPEC)
@@ -956,6 +1022,14 @@ fn bind_listeners(config: &conf::Config, opts: &Opts) -> Result<Vec<udp::Sock>, 
         return Err(StartError::NoListen);
     }
     Ok(socks)
+}
+
+/// Sleep until `at`, or forever.
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Whether `ip` lies in `net/len`.
