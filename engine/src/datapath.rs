@@ -384,10 +384,25 @@ impl Xform {
     }
 }
 
+/// An outbound ESP packet whose encryption and ICV were left to the I/O
+/// layer's batch ([`Kernel::set_batch_crypto`]): until
+/// [`Kernel::finish_deferred`] it holds plaintext and must not be sent.
+#[derive(Clone, Copy, Debug)]
+pub struct DeferredOut {
+    pub key: SaKey,
+    /// Where its ESP header starts in the [`PacketBuf`].
+    pub esp_start: usize,
+    pub d: xform::Deferred,
+}
+
 /// Data-plane state kept in the [`Kernel`].
 #[derive(Debug, Default)]
 pub struct DpState {
     pub stats: Stats,
+    /// Outbound single-ESP packets leave their encryption to the caller.
+    batch_crypto: bool,
+    /// The last outbound packet's deferred encryption.
+    deferred: Option<DeferredOut>,
     /// Outbound SA per (policy id, request index), checked on use.
     pub(crate) sa_cache: crate::fasthash::FastMap<(u32, usize), SaKey>,
     ip_id: u16,
@@ -695,6 +710,42 @@ impl Kernel {
         }
     }
 
+    /// Lets [`Kernel::outbound`] leave the encryption and ICV of packets
+    /// protected by exactly one ESP SA to the caller, which collects a batch
+    /// and calls [`Kernel::finish_deferred`] (AES-CBC chains of the batch are
+    /// then encrypted side by side). Such a packet's verdict comes with
+    /// [`Kernel::take_deferred`]; it must not be sent before it is finished.
+    pub fn set_batch_crypto(&mut self, on: bool) {
+        self.dp.batch_crypto = on;
+    }
+
+    /// The deferred encryption of the packet of the last [`Kernel::outbound`]
+    /// call, if it was deferred.
+    pub fn take_deferred(&mut self) -> Option<DeferredOut> {
+        self.dp.deferred.take()
+    }
+
+    /// Encrypts and authenticates deferred packets of SA `key` in `buf`:
+    /// `jobs` are (offset of the ESP header in `buf`, its `Deferred`).
+    /// `false`: the SA is gone or the layout is wrong; the packets must be
+    /// dropped.
+    pub fn finish_deferred(
+        &mut self,
+        key: &SaKey,
+        buf: &mut [u8],
+        jobs: &[(usize, xform::Deferred)],
+    ) -> bool {
+        match self.sad.get(key).and_then(|sa| sa.xf.as_ref()) {
+            Some(Xform::Esp(esp)) => esp.finish_batch(buf, jobs).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// [`Kernel::finish_deferred`] for the one packet in `buf`.
+    pub fn finish_deferred_buf(&mut self, buf: &mut PacketBuf, d: &DeferredOut) -> bool {
+        self.finish_deferred(&d.key, &mut buf.data, &[(d.esp_start, d.d)])
+    }
+
     /// Counts a drop decided by the I/O layer.
     pub fn count_drop(&mut self, r: DropReason) {
         self.dp.stats.drop(r);
@@ -789,8 +840,10 @@ impl Kernel {
 
     /// Processes a packet read from the TUN device (`buf.packet()`).
     pub fn outbound(&mut self, now: Now, buf: &mut PacketBuf, out: &mut Vec<Output>) -> Verdict {
+        self.dp.deferred = None;
         let v = self.outbound_inner(now, buf, out);
         if let Verdict::Drop(r) = v {
+            self.dp.deferred = None;
             self.dp.stats.drop(r);
         }
         v
@@ -862,6 +915,9 @@ impl Kernel {
             return Verdict::Drop(DropReason::NoSa);
         }
         let inner_len = (buf.end - buf.start) as u64;
+        // Only a packet with a single transform may defer its encryption
+        // (nothing after it needs the ciphertext).
+        let defer = self.dp.batch_crypto && keys.iter().flatten().count() == 1;
         let mut udp: Option<(SocketAddr, SocketAddr)> = None;
         let mut outer_dst = ip.dst;
         let mut used_any = false;
@@ -872,7 +928,7 @@ impl Kernel {
             let id = self.dp.ip_id;
             self.dp.ip_id = id.wrapping_add(1);
             // The request decides the mode (an SA of mode "any" serves both).
-            let r = self.apply_out(buf, key, id, req.mode == 2);
+            let r = self.apply_out(buf, key, id, req.mode == 2, defer);
             match r {
                 Ok(Some(u)) => udp = Some(u),
                 Ok(None) => udp = None,
@@ -918,6 +974,7 @@ impl Kernel {
         key: &SaKey,
         ip_id: u16,
         tunnel: bool,
+        defer: bool,
     ) -> Result<Option<(SocketAddr, SocketAddr)>, DropReason> {
         let sa = self.sad.get_mut(key).ok_or(DropReason::NoSa)?;
         let (src, dst) = (sa.src.ip(), sa.dst.ip());
@@ -934,9 +991,20 @@ impl Kernel {
                 let eh = esp.header_len();
                 let ns = start.checked_sub(eh).ok_or(DropReason::TooBig)?;
                 data.copy_within(start..start + ip.hl, ns);
-                let r = esp
-                    .encap(data, start + ip.hl, end, ip.proto)
-                    .map_err(DropReason::from_xform)?;
+                let r = if defer {
+                    let (r, d) = esp
+                        .encap_deferred(data, start + ip.hl, end, ip.proto)
+                        .map_err(DropReason::from_xform)?;
+                    self.dp.deferred = Some(DeferredOut {
+                        key: *key,
+                        esp_start: r.start,
+                        d,
+                    });
+                    r
+                } else {
+                    esp.encap(data, start + ip.hl, end, ip.proto)
+                        .map_err(DropReason::from_xform)?
+                };
                 set_proto_len(&mut data[ns..r.end], ip.v6, IPPROTO_ESP)?;
                 buf.start = ns;
                 buf.end = r.end;

@@ -537,6 +537,11 @@ struct Core {
     encap: Option<Arc<dyn UdpEncapTx>>,
     /// Outer packets of the current batch (sendmmsg / UDP GSO).
     tx: crate::txbatch::TxBatch,
+    /// Packets in `tx` whose encryption is deferred: (slot, offset of the
+    /// ESP header in the slot, what to finish).
+    jobs: Vec<(usize, usize, crate::datapath::DeferredOut)>,
+    /// (arena offset, job) for one SA's `finish_deferred` call (reused).
+    job_buf: Vec<(usize, xform::Deferred)>,
     /// Reads from the engine's own UDP socket (GRO: several datagrams).
     udp_buf: Vec<u8>,
     routes: Option<watch::Sender<HostState>>,
@@ -580,11 +585,13 @@ impl Core {
 
     /// Carries out a verdict on `self.pkt`.
     fn emit(&mut self, net: Option<&Net>, v: Verdict) {
+        // Set only with an outbound Raw/Udp verdict (batch crypto is on).
+        let def = self.kernel.take_deferred();
         let r = match v {
             Verdict::Drop(_) => return,
             Verdict::Raw { packet, dst } => match net {
                 Some(n) => {
-                    self.queue(n, packet, crate::txbatch::TxTo::Raw(dst));
+                    self.queue(n, packet, crate::txbatch::TxTo::Raw(dst), def);
                     Ok(())
                 }
                 None => Err(std::io::ErrorKind::NotConnected.into()),
@@ -623,10 +630,16 @@ impl Core {
                 remote,
             } => match (net, &self.encap) {
                 (Some(n), _) if n.owns_udp() => {
-                    self.queue(n, payload, crate::txbatch::TxTo::Udp(remote));
+                    self.queue(n, payload, crate::txbatch::TxTo::Udp(remote), def);
                     Ok(())
                 }
-                (_, Some(tx)) => tx.send_to(self.pkt.get(payload), local, remote),
+                (_, Some(tx)) => {
+                    if def.is_some_and(|d| !self.kernel.finish_deferred_buf(&mut self.pkt, &d)) {
+                        Err(std::io::Error::other("deferred encryption failed"))
+                    } else {
+                        tx.send_to(self.pkt.get(payload), local, remote)
+                    }
+                }
                 _ => Err(std::io::ErrorKind::NotConnected.into()),
             },
         };
@@ -638,13 +651,38 @@ impl Core {
 
     /// Queues `self.pkt[r]` for a batched send (flushing a full batch; a
     /// packet too big for the batch goes out on its own, in order).
-    fn queue(&mut self, net: &Net, r: std::ops::Range<usize>, to: crate::txbatch::TxTo) {
-        if self.tx.push(self.pkt.get(r.clone()), to) {
+    /// A packet whose encryption was deferred (`def`) is queued unsealed and
+    /// finished with its batch in [`Core::flush_tx`].
+    fn queue(
+        &mut self,
+        net: &Net,
+        r: std::ops::Range<usize>,
+        to: crate::txbatch::TxTo,
+        def: Option<crate::datapath::DeferredOut>,
+    ) {
+        let sealed = def.is_none();
+        let mut slot = self.tx.push(self.pkt.get(r.clone()), to, sealed);
+        if slot.is_none() {
+            self.flush_tx(Some(net));
+            slot = self.tx.push(self.pkt.get(r.clone()), to, sealed);
+        }
+        if let Some(slot) = slot {
+            if let Some(d) = def {
+                match d.esp_start.checked_sub(r.start) {
+                    Some(off) => self.jobs.push((slot, off, d)),
+                    // Cannot happen (the ESP header is inside the packet);
+                    // the unsealed packet is dropped by the flush.
+                    None => debug!("deferred ESP header outside the packet"),
+                }
+            }
             return;
         }
-        self.flush_tx(Some(net));
-        if self.tx.push(self.pkt.get(r.clone()), to) {
-            return;
+        // Too big for a slot: finish and send it on its own.
+        if let Some(d) = def {
+            if !self.kernel.finish_deferred_buf(&mut self.pkt, &d) {
+                self.kernel.count_drop(DropReason::Io);
+                return;
+            }
         }
         let res = match to {
             crate::txbatch::TxTo::Raw(dst) => net.send_raw(self.pkt.get(r), dst),
@@ -662,6 +700,28 @@ impl Core {
         if self.tx.is_empty() {
             return;
         }
+        // Deferred encryption: per run of packets of one SA, all at once.
+        let mut i = 0;
+        while i < self.jobs.len() {
+            let key = self.jobs[i].2.key;
+            self.job_buf.clear();
+            let mut j = i;
+            while j < self.jobs.len() && self.jobs[j].2.key == key {
+                let (slot, off, d) = self.jobs[j];
+                self.job_buf.push((slot * crate::txbatch::SLOT + off, d.d));
+                j += 1;
+            }
+            if self
+                .kernel
+                .finish_deferred(&key, self.tx.arena_mut(), &self.job_buf)
+            {
+                for &(slot, _, _) in &self.jobs[i..j] {
+                    self.tx.seal(slot);
+                }
+            }
+            i = j;
+        }
+        self.jobs.clear();
         let sent = self.tx.flush(&n.tx_sockets());
         for _ in 0..sent.failed {
             self.kernel.count_drop(DropReason::Io);
@@ -961,10 +1021,16 @@ async fn core_task(
         pending: Vec::new(),
         encap: None,
         tx: crate::txbatch::TxBatch::new(),
+        jobs: Vec::with_capacity(crate::txbatch::SLOTS),
+        job_buf: Vec::with_capacity(crate::txbatch::SLOTS),
         udp_buf: Vec::new(),
         routes,
         routes_gen: None,
     };
+    if net.is_some() {
+        // Outbound ESP is encrypted per send batch (multi-buffer AES-CBC).
+        core.kernel.set_batch_crypto(true);
+    }
     let mut rot = 0usize;
     // Timers are checked on a fixed tick (SA lifetimes come from a deadline
     // heap; the tick also publishes route changes and bounds the work done

@@ -42,6 +42,10 @@ pub enum TxTo {
 struct Item {
     len: usize,
     to: TxTo,
+    /// Ready to send. A packet whose encryption is deferred to the batch
+    /// (`xform::EspSa::finish_batch`) is queued unsealed; a flush never sends
+    /// an unsealed packet (it is counted as failed).
+    sealed: bool,
 }
 
 /// The sockets a flush sends on.
@@ -138,16 +142,35 @@ impl TxBatch {
         self.items.len() == SLOTS
     }
 
-    /// Queues a copy of `pkt`; `false` (nothing queued) when the batch is full
-    /// or the packet does not fit a slot: flush, then send it on its own.
-    pub fn push(&mut self, pkt: &[u8], to: TxTo) -> bool {
+    /// Queues a copy of `pkt` and returns its slot (it starts at
+    /// `slot * SLOT` in [`TxBatch::arena_mut`]); `None` (nothing queued) when
+    /// the batch is full or the packet does not fit a slot: flush, then send
+    /// it on its own. `sealed = false`: see [`TxBatch::seal`].
+    pub fn push(&mut self, pkt: &[u8], to: TxTo, sealed: bool) -> Option<usize> {
         if self.is_full() || pkt.len() > SLOT {
-            return false;
+            return None;
         }
-        let off = self.items.len() * SLOT;
+        let slot = self.items.len();
+        let off = slot * SLOT;
         self.arena[off..off + pkt.len()].copy_from_slice(pkt);
-        self.items.push(Item { len: pkt.len(), to });
-        true
+        self.items.push(Item {
+            len: pkt.len(),
+            to,
+            sealed,
+        });
+        Some(slot)
+    }
+
+    /// Marks a packet queued unsealed as ready (its encryption is done).
+    pub fn seal(&mut self, slot: usize) {
+        if let Some(i) = self.items.get_mut(slot) {
+            i.sealed = true;
+        }
+    }
+
+    /// The slots, for finishing deferred packets in place.
+    pub fn arena_mut(&mut self) -> &mut [u8] {
+        &mut self.arena
     }
 
     fn slot(&self, i: usize) -> &[u8] {
@@ -160,15 +183,24 @@ impl TxBatch {
         let mut sent = Sent::default();
         let mut i = 0;
         while i < self.items.len() {
+            if !self.items[i].sealed {
+                // Never send what was not encrypted.
+                sent.failed += 1;
+                i += 1;
+                continue;
+            }
             let to = self.items[i].to;
-            // A run of packets that go out over the same socket.
-            let same = |t: &TxTo| match (to, t) {
-                (TxTo::Raw(a), TxTo::Raw(b)) => a.is_ipv4() == b.is_ipv4(),
-                (TxTo::Udp(_), TxTo::Udp(_)) => true,
-                _ => false,
+            // A run of ready packets that go out over the same socket.
+            let same = |it: &Item| {
+                it.sealed
+                    && match (to, it.to) {
+                        (TxTo::Raw(a), TxTo::Raw(b)) => a.is_ipv4() == b.is_ipv4(),
+                        (TxTo::Udp(_), TxTo::Udp(_)) => true,
+                        _ => false,
+                    }
             };
             let mut j = i + 1;
-            while j < self.items.len() && same(&self.items[j].to) {
+            while j < self.items.len() && same(&self.items[j]) {
                 j += 1;
             }
             let r = match to {
@@ -340,9 +372,9 @@ mod tests {
     fn groups_cut_runs_by_peer_size_and_limits() {
         let mut b = TxBatch::new();
         for len in [1000, 1000, 1000, 400, 1000, 1000] {
-            assert!(b.push(&vec![7u8; len], udp(1)));
+            assert!(b.push(&vec![7u8; len], udp(1), true).is_some());
         }
-        assert!(b.push(&[1u8; 1000], udp(2)));
+        assert_eq!(b.push(&[1u8; 1000], udp(2), true), Some(6));
         let mut g = Vec::new();
         b.groups(0, b.len(), true, &mut g);
         // 3 x 1000 + the shorter 400 end one run; then 2 x 1000; then another peer.
@@ -352,14 +384,16 @@ mod tests {
         // 64 KB per send at most.
         let mut b = TxBatch::new();
         for _ in 0..SLOTS {
-            assert!(b.push(&[0u8; 1500], udp(1)));
+            assert!(b.push(&[0u8; 1500], udp(1), true).is_some());
         }
-        assert!(!b.push(&[0u8; 10], udp(1)), "full");
+        assert!(b.push(&[0u8; 10], udp(1), true).is_none(), "full");
         b.groups(0, b.len(), true, &mut g);
         assert!(g.iter().all(|&(a, e, s)| (e - a) * s <= GSO_MAX_BYTES));
         assert_eq!(g.iter().map(|&(a, e, _)| e - a).sum::<usize>(), SLOTS);
         assert!(
-            !TxBatch::new().push(&vec![0u8; SLOT + 1], udp(1)),
+            TxBatch::new()
+                .push(&vec![0u8; SLOT + 1], udp(1), true)
+                .is_none(),
             "too big"
         );
     }
@@ -374,8 +408,10 @@ mod tests {
         let mut b = TxBatch::new();
         let sizes = [1200usize, 1200, 1200, 300, 1200, 77];
         for (i, &n) in sizes.iter().enumerate() {
-            assert!(b.push(&vec![i as u8; n], to));
+            // Packet 1 is queued unsealed, then sealed (as after finish_batch).
+            assert_eq!(b.push(&vec![i as u8; n], to, i != 1), Some(i));
         }
+        b.seal(1);
         let socks = TxSockets {
             raw4: -1,
             raw6: None,
@@ -400,5 +436,26 @@ mod tests {
             // Three messages: [1200 x3 + 300], [1200, 77]... in one sendmmsg.
             assert_eq!(b.syscalls, 1);
         }
+        // An unsealed packet is never sent; the others are.
+        assert!(b.push(&[1u8; 100], to, true).is_some());
+        assert!(b.push(&[2u8; 100], to, false).is_some());
+        assert!(b.push(&[3u8; 100], to, true).is_some());
+        assert_eq!(
+            b.flush(&socks),
+            Sent {
+                packets: 2,
+                failed: 1
+            }
+        );
+        for want in [1u8, 3] {
+            let got = rx.recv(&mut buf).unwrap();
+            assert_eq!(got, 100);
+            assert_eq!(buf[0], want);
+        }
+        rx.set_nonblocking(true).unwrap();
+        assert!(
+            rx.recv(&mut buf).is_err(),
+            "the unsealed packet stayed home"
+        );
     }
 }

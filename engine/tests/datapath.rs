@@ -790,3 +790,59 @@ fn sa_of_mode_any_serves_a_tunnel_request() {
     );
     assert_eq!(got.unwrap(), pkt);
 }
+
+#[test]
+fn batch_crypto_defers_single_esp_and_finishes_in_a_shared_buffer() {
+    let (mut a, mut b) = tunnel_pair(esp(0x1001), esp(0x1002), &[50]);
+    a.k.set_batch_crypto(true);
+    // Several packets laid out in one buffer (as the I/O layer's send batch),
+    // then finished together (multi-buffer AES-CBC + HMAC-SHA1).
+    const SLOT: usize = 2048;
+    let mut arena = vec![0u8; 8 * SLOT];
+    let mut jobs = Vec::new();
+    let mut key = None;
+    let mut pkts = Vec::new();
+    let mut lens = Vec::new();
+    for i in 0..8usize {
+        let pkt = v4_packet(
+            "198.51.100.1",
+            "198.51.100.129",
+            17,
+            &vec![i as u8; 100 + 97 * i],
+        );
+        let mut buf = PacketBuf::new();
+        buf.load(&pkt);
+        let mut out = Vec::new();
+        let Verdict::Raw { packet, .. } = a.k.outbound(t0(), &mut buf, &mut out) else {
+            panic!("outbound");
+        };
+        let d = a.k.take_deferred().expect("single ESP SA defers");
+        assert!(a.k.take_deferred().is_none(), "taken once");
+        let wire = buf.get(packet.clone());
+        // Not yet encrypted: the inner packet is still readable.
+        assert!(contains(wire, &pkt[20..]), "plaintext until finished");
+        arena[i * SLOT..i * SLOT + wire.len()].copy_from_slice(wire);
+        jobs.push((i * SLOT + d.esp_start - packet.start, d.d));
+        key = Some(d.key);
+        pkts.push(pkt);
+        lens.push(wire.len());
+    }
+    assert!(a.k.finish_deferred(&key.unwrap(), &mut arena, &jobs));
+    for (i, pkt) in pkts.iter().enumerate() {
+        let wire = &arena[i * SLOT..i * SLOT + lens[i]];
+        assert!(!contains(wire, &pkt[20..]), "encrypted after finishing");
+        assert_eq!(deliver(&mut b, wire).unwrap(), *pkt);
+    }
+    // A finish against a missing SA fails (the caller drops the packets).
+    let gone = engine::sad::SaKey {
+        spi: 0x9999,
+        dst: ip(B),
+        satype: 3,
+    };
+    assert!(!a.k.finish_deferred(&gone, &mut arena, &jobs));
+    // Without batch crypto nothing is deferred.
+    a.k.set_batch_crypto(false);
+    let (_, got) = carry(&mut a, &mut b, &pkts[0]);
+    assert!(a.k.take_deferred().is_none());
+    assert_eq!(got.unwrap(), pkts[0]);
+}

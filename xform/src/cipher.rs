@@ -142,6 +142,32 @@ impl Cipher {
         }
     }
 
+    /// Whether [`Cipher::encrypt_lanes`] interleaves packets (AES-CBC).
+    pub(crate) fn multi_buffer(&self) -> bool {
+        matches!(
+            self,
+            Cipher::Aes128(_) | Cipher::Aes192(_) | Cipher::Aes256(_)
+        )
+    }
+
+    /// CBC-encrypts several packets' lanes side by side (AES-CBC only; other
+    /// ciphers: `Internal`).
+    pub(crate) fn encrypt_lanes(
+        &self,
+        buf: &mut [u8],
+        lanes: &[crate::mbcbc::Lane],
+    ) -> Result<(), XformError> {
+        use crate::mbcbc::cbc_encrypt_lanes;
+        match self {
+            Cipher::Aes128(c) => cbc_encrypt_lanes(c, buf, lanes),
+            Cipher::Aes192(c) => cbc_encrypt_lanes(c, buf, lanes),
+            Cipher::Aes256(c) => cbc_encrypt_lanes(c, buf, lanes),
+            _ => Err(XformError::Internal(
+                "encrypt_lanes on a non-AES-CBC cipher",
+            )),
+        }
+    }
+
     /// Decrypt `data` in place. Not for AEAD algorithms.
     pub(crate) fn decrypt(&self, iv: &[u8], data: &mut [u8]) -> Result<(), XformError> {
         match self {

@@ -90,6 +90,17 @@ pub struct Decapsulated {
     pub seq: u64,
 }
 
+/// An ESP packet laid out by [`EspSa::encap_deferred`] whose encryption and
+/// ICV are still to be done by [`EspSa::finish_batch`]. Until then the packet
+/// holds plaintext and must not be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deferred {
+    /// Bytes from the SPI to the end of the ICV.
+    pub esp_len: usize,
+    ct_len: usize,
+    seq: u64,
+}
+
 /// The transform state of one ESP SA (one direction).
 #[derive(Clone)]
 pub struct EspSa {
@@ -234,6 +245,118 @@ impl EspSa {
         next_header: u8,
         fixed_iv: Option<&[u8]>,
     ) -> Result<Range<usize>, XformError> {
+        let (r, d) = self.encap_prepare(buf, start, end, next_header, fixed_iv)?;
+        self.encap_finish(&mut buf[r.clone()], &d)?;
+        Ok(r)
+    }
+
+    /// Whether [`EspSa::finish_batch`] encrypts several packets side by side
+    /// (AES-CBC); other ciphers still defer, one packet at a time.
+    pub fn multi_buffer(&self) -> bool {
+        self.cipher.multi_buffer()
+    }
+
+    /// As [`EspSa::encap`] (sequence number, padding, header, IV), but leaves
+    /// the encryption and the ICV to [`EspSa::finish_batch`], so the caller
+    /// can encrypt a batch of packets together. The returned range holds
+    /// *plaintext* until then.
+    pub fn encap_deferred(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        next_header: u8,
+    ) -> Result<(Range<usize>, Deferred), XformError> {
+        self.encap_prepare(buf, start, end, next_header, None)
+    }
+
+    /// Encrypts and authenticates deferred packets of this SA: `jobs` are
+    /// (offset of the ESP header in `buf`, its [`Deferred`]). AES-CBC packets
+    /// are encrypted side by side ([`crate::mbcbc`]). On error nothing is
+    /// guaranteed about the packets: the caller must drop them all.
+    pub fn finish_batch(
+        &self,
+        buf: &mut [u8],
+        jobs: &[(usize, Deferred)],
+    ) -> Result<(), XformError> {
+        for &(off, d) in jobs {
+            if !off.checked_add(d.esp_len).is_some_and(|e| e <= buf.len()) {
+                return Err(XformError::NoRoom);
+            }
+        }
+        if !self.cipher.multi_buffer() || jobs.len() < 2 {
+            for &(off, d) in jobs {
+                self.encap_finish(&mut buf[off..off + d.esp_len], &d)?;
+            }
+            return Ok(());
+        }
+        let hdr = ESP_HDR + self.enc.iv_len();
+        let mut lanes = [crate::mbcbc::Lane {
+            iv: 0,
+            data: 0,
+            len: 0,
+        }; crate::mbcbc::LANES];
+        for chunk in jobs.chunks(crate::mbcbc::LANES) {
+            for (l, &(off, d)) in lanes.iter_mut().zip(chunk) {
+                *l = crate::mbcbc::Lane {
+                    iv: off + ESP_HDR,
+                    data: off + hdr,
+                    len: d.ct_len,
+                };
+            }
+            self.cipher.encrypt_lanes(buf, &lanes[..chunk.len()])?;
+        }
+        if self.icv_len > 0 {
+            for &(off, d) in jobs {
+                let pkt = &mut buf[off..off + d.esp_len];
+                self.sign(pkt, &d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the ICV of a packet whose ciphertext is in place.
+    fn sign(&self, pkt: &mut [u8], d: &Deferred) {
+        let ct_end = ESP_HDR + self.enc.iv_len() + d.ct_len;
+        let seq_hi = ((d.seq >> 32) as u32).to_be_bytes();
+        let hi: &[u8] = if self.esn { &seq_hi } else { &[] };
+        let (signed, icv) = pkt.split_at_mut(ct_end);
+        self.integ.compute(&[signed, hi], &mut icv[..self.icv_len]);
+    }
+
+    /// Encrypts (or seals) one prepared packet, `pkt` = SPI .. end of ICV.
+    fn encap_finish(&self, pkt: &mut [u8], d: &Deferred) -> Result<(), XformError> {
+        let iv_len = self.enc.iv_len();
+        let hdr = ESP_HDR + iv_len;
+        if pkt.len() != d.esp_len || d.esp_len != hdr + d.ct_len + self.icv_len {
+            return Err(XformError::Internal("deferred packet length"));
+        }
+        let mut iv = [0u8; 16];
+        let iv = &mut iv[..iv_len];
+        iv.copy_from_slice(&pkt[ESP_HDR..hdr]);
+        if self.enc.is_aead() {
+            let mut aad = [0u8; 12];
+            let aad_len = self.aad(&mut aad, d.seq);
+            let (body, tail) = pkt[hdr..].split_at_mut(d.ct_len);
+            self.cipher.seal(iv, &aad[..aad_len], body, tail)?;
+        } else {
+            self.cipher.encrypt(iv, &mut pkt[hdr..hdr + d.ct_len])?;
+            if self.icv_len > 0 {
+                self.sign(pkt, d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything of encapsulation but the encryption and the ICV.
+    fn encap_prepare(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        next_header: u8,
+        fixed_iv: Option<&[u8]>,
+    ) -> Result<(Range<usize>, Deferred), XformError> {
         let iv_len = self.enc.iv_len();
         let hdr = ESP_HDR + iv_len;
         if start < hdr || end < start || end > buf.len() {
@@ -284,22 +407,14 @@ impl EspSa {
             None => self.cipher.make_iv(seq, iv),
         }
         buf[esp_start + ESP_HDR..start].copy_from_slice(iv);
-
-        let seq_hi = ((seq >> 32) as u32).to_be_bytes();
-        if self.enc.is_aead() {
-            let mut aad = [0u8; 12];
-            let aad_len = self.aad(&mut aad, seq);
-            let (body, tail) = buf[start..pkt_end].split_at_mut(ct_len);
-            self.cipher.seal(iv, &aad[..aad_len], body, tail)?;
-        } else {
-            self.cipher.encrypt(iv, &mut buf[start..ct_end])?;
-            if self.icv_len > 0 {
-                let (signed, icv) = buf[esp_start..pkt_end].split_at_mut(ct_end - esp_start);
-                let hi: &[u8] = if self.esn { &seq_hi } else { &[] };
-                self.integ.compute(&[signed, hi], icv);
-            }
-        }
-        Ok(esp_start..pkt_end)
+        Ok((
+            esp_start..pkt_end,
+            Deferred {
+                esp_len: pkt_end - esp_start,
+                ct_len,
+                seq,
+            },
+        ))
     }
 
     /// RFC 4106 §5 AAD: SPI | seq (32-bit) or SPI | seq high | seq low (ESN).
