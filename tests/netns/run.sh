@@ -33,7 +33,7 @@ IPSECD_BIN=${IPSECD_BIN:-$(dirname "$RACOON_BIN")/ipsecd}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-240}
 export RACOON_BIN RACOONCTL_BIN SETKEY_BIN IPSECD_BIN
 
-ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t sigterm-cleanup restart restart-initial-contact engine-restart lossy rekey hostile cve flood"
+ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart lossy rekey hostile cve flood"
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
@@ -342,6 +342,26 @@ sc_nat_t() { # A (10.0.0.2) behind N (nftables masquerade to 192.0.2.1); B anony
 	[ "$(spd_count B)" -ge 2 ] || fail "generate_policy installed no policies on B"
 	note "B sees A as 192.0.2.1[4500]; B's generated policies: $(spd_count B)"
 }
+sc_wrong_psk() { # different keys: phase 1 fails, nothing installed, both keep serving; then the right key works
+	topology; conf A; conf B
+	sed -i 's/h3n-test-key-0123456789/wrong-key-h3n-9876543210/' "$RUN/B/psk.txt"
+	start B; start A
+	local i
+	for i in 1 2 3 4 5 6; do ping_once A >/dev/null 2>&1 && fail "traffic passed with mismatched keys"; done
+	wait_for 20 grep -qi 'pre-shared key\|auth\|HASH' "$RUN/A/racoon.log" "$RUN/B/racoon.log" || note "(no authentication failure line logged)"
+	[ "$(sa_count A)" -eq 0 ] && [ "$(sa_count B)" -eq 0 ] || fail "SAs installed with mismatched keys: A=$(sa_count A) B=$(sa_count B)"
+	[ "$(ph1_established A)" -eq 0 ] && [ "$(ph1_established B)" -eq 0 ] || fail "a phase 1 was established with mismatched keys"
+	check_alive A B
+	note "wrong PSK: $(grep -hiE 'likely bad pre-shared|authentication|hash mismatch|HASH' "$RUN/A/racoon.log" "$RUN/B/racoon.log" | grep -v DEBUG | head -2 | tr '\n' '|')"
+	# fix the key, reload B (SIGHUP re-reads psk.txt): the tunnel comes up
+	sed -i 's/wrong-key-h3n-9876543210/h3n-test-key-0123456789/' "$RUN/B/psk.txt"
+	kill -HUP "$PID_B"
+	sleep 1
+	# delete-sa purges the failed phase 1 and the phase 2 waiting for it (flush-sa isakmp would
+	# leave that phase 2 waiting until its timer, suppressing new ACQUIREs meanwhile)
+	ctl A delete-sa isakmp inet 192.0.2.1 192.0.2.2 >/dev/null 2>&1
+	both_ways
+}
 sc_sigterm_cleanup() { # SIGTERM: DELETEs sent, SAs flushed, peer removes its SAs (and runs phase1_down); restart works
 	HOOKS=1
 	topology; conf A; conf B; start B; start A
@@ -612,6 +632,10 @@ run_one() {
 	local fn="sc_${SCENARIO//-/_}"
 	declare -F "$fn" >/dev/null || fail "unknown scenario $SCENARIO"
 	"$fn"
+	# secrets never reach the logs (debug level included; no --log-keys-INSECURE here)
+	if grep -rl "h3n-test-key\|wrong-key-h3n" "$RUN"/*/racoon.log "$RUN"/*/racoon.out 2>/dev/null; then
+		fail "a pre-shared key appears in a log"
+	fi
 	log "PASS $SCENARIO"
 }
 
