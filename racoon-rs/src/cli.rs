@@ -139,6 +139,10 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         if args.dump {
             let _ = write!(out, "{}", conf::dump::remotes_and_sainfos(&config));
         } else {
+            // certificates and keys are only read by the daemon; say now what it would miss
+            for p in crate::daemon::creds::load_with_report(&config).1 {
+                let _ = writeln!(err, "warning: {p}");
+            }
             let _ = writeln!(
                 out,
                 "{}: configuration OK ({} remote(s), {} sainfo(s))",
