@@ -348,8 +348,15 @@ fn an_id_not_in_the_certificate_is_refused() {
     let mut p = pair(a, Side::b());
     trigger(&mut p);
     assert_failed(&p, false, "does not match its certificate");
-    // the responder told the initiator, encrypted (AUTHENTICATION-FAILED)
+    // the responder told the initiator, encrypted, and the initiator read it
     assert!(sent_informational(&p, false));
+    assert!(
+        p.a.logs()
+            .iter()
+            .any(|l| l.contains("the peer sent") && l.contains("AUTHENTICATION-FAILED")),
+        "{:#?}",
+        p.a.logs()
+    );
 }
 
 #[test]
@@ -360,6 +367,15 @@ fn expired_certificate_is_refused() {
     trigger(&mut p);
     assert_failed(&p, false, "has expired");
     assert!(sent_informational(&p, false));
+    // a decrypts b's notify (sent under the IV a holds after MM5) and gives up at once
+    assert!(
+        p.a.logs()
+            .iter()
+            .any(|l| l.contains("the peer sent") && l.contains("INVALID-CERTIFICATE")),
+        "{:#?}",
+        p.a.logs()
+    );
+    assert_eq!(p.a.ep.list_phase1().len(), 0);
 }
 
 #[test]
