@@ -118,8 +118,10 @@ pub mod fuzz {
         use std::time::{Duration, Instant};
         let cfg = conf::parse(
             "remote anonymous { exchange_mode main, aggressive; generate_policy on; \
-             nat_traversal on; dpd_delay 5; proposal { encryption_algorithm aes; \
-             hash_algorithm sha1; authentication_method pre_shared_key; dh_group modp768; } }\n\
+             nat_traversal on; ike_frag on; dpd_delay 5; proposal { encryption_algorithm aes; \
+             hash_algorithm sha1; authentication_method pre_shared_key; dh_group modp768; } \
+             proposal { encryption_algorithm aes; hash_algorithm sha1; \
+             authentication_method rsasig; dh_group modp768; } }\n\
              sainfo anonymous { encryption_algorithm aes; authentication_algorithm hmac_sha1; \
              compression_algorithm deflate; }\n",
             "fuzz.conf",
