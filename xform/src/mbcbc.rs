@@ -51,10 +51,15 @@ fn encrypt_group<C>(c: &C, buf: &mut [u8], lanes: &[Lane])
 where
     C: BlockCipherEncrypt<BlockSize = U16>,
 {
-    let n = lanes.len();
-    let mut prev = [[0u8; 16]; LANES];
+    fn load(buf: &[u8], at: usize) -> u128 {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&buf[at..at + 16]);
+        u128::from_ne_bytes(b)
+    }
+    // The previous ciphertext block (first: the IV) of each lane.
+    let mut prev = [0u128; LANES];
     for (p, l) in prev.iter_mut().zip(lanes) {
-        p.copy_from_slice(&buf[l.iv..l.iv + 16]);
+        *p = load(buf, l.iv);
     }
     let mut blocks = [Block::<C>::default(); LANES];
     // Which lane each block slot belongs to in this step.
@@ -63,21 +68,21 @@ where
     let mut pos = 0;
     while pos < max {
         let mut k = 0;
-        for (i, l) in lanes.iter().enumerate().take(n) {
+        for (i, l) in lanes.iter().enumerate() {
             if pos < l.len {
-                let src = &buf[l.data + pos..l.data + pos + 16];
-                for ((b, s), p) in blocks[k].iter_mut().zip(src).zip(&prev[i]) {
-                    *b = s ^ p;
-                }
+                let x = load(buf, l.data + pos) ^ prev[i];
+                blocks[k] = x.to_ne_bytes().into();
                 who[k] = i;
                 k += 1;
             }
         }
         c.encrypt_blocks(&mut blocks[..k]);
         for (b, &i) in blocks[..k].iter().zip(&who[..k]) {
-            let l = &lanes[i];
-            buf[l.data + pos..l.data + pos + 16].copy_from_slice(b);
-            prev[i].copy_from_slice(b);
+            let at = lanes[i].data + pos;
+            buf[at..at + 16].copy_from_slice(b);
+            let mut w = [0u8; 16];
+            w.copy_from_slice(b);
+            prev[i] = u128::from_ne_bytes(w);
         }
         pos += 16;
     }
