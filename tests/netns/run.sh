@@ -33,7 +33,7 @@ IPSECD_BIN=${IPSECD_BIN:-$(dirname "$RACOON_BIN")/ipsecd}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-240}
 export RACOON_BIN RACOONCTL_BIN SETKEY_BIN IPSECD_BIN
 
-ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart lossy rekey hostile cve flood"
+ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart lossy rekey hostile cve flood flood-aggressive"
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
@@ -553,6 +553,9 @@ sc_cve() { # one crafted input set per racoon CVE against a daemon holding an SA
 	[ "$(ph1_established B)" -ge 1 ] || fail "B lost its established phase 1"
 	hostile_verify
 }
+sc_flood_aggressive() { # the same with Aggressive Mode first messages (a DH computation each)
+	FLOOD_AGGR=1 sc_flood
+}
 sc_flood() { # half-open MM1 flood from 1000 spoofed 10.x sources; tunnel + new negotiation hold
 	ANON_B=0
 	topology
@@ -571,7 +574,7 @@ sc_flood() { # half-open MM1 flood from 1000 spoofed 10.x sources; tunnel + new 
 	conf B
 	cat >>"$RUN/B/racoon.conf" <<EOF
 remote anonymous {
-	exchange_mode main;
+	exchange_mode main, aggressive;
 	passive on;
 	proposal {
 		encryption_algorithm aes 128;
@@ -584,7 +587,7 @@ EOF
 	start B; start A
 	both_ways
 	in_ns F "$PY" "$CRAFT" flood 192.0.2.2 --sources 10.77.0.0/16 --n-sources 1000 --count "${FLOOD_COUNT:-5000}" --seconds 10 \
-		>"$RUN/flood.out" 2>&1 &
+		${FLOOD_AGGR:+--aggressive} >"$RUN/flood.out" 2>&1 &
 	local flood_pid=$!; reg pid "$flood_pid"
 	# 1) the established tunnel during the flood's first 5 s
 	in_ns A ping -q -c 25 -i 0.2 -W 1 -I 198.51.100.1 198.51.100.65 >"$RUN/ping_during.out" 2>&1
@@ -609,13 +612,14 @@ EOF
 	local single; single=$(ctl B show-sa isakmp | grep -c '^10\.78\.0\.1\.' || true)
 	check_alive A B
 	kill -TERM "$PID_B"; wait "$PID_B" 2>/dev/null
-	local lim; lim=$(grep -o 'half-open limit: [0-9]* dropped, [0-9]* evicted' "$RUN/B/racoon.log" | tail -1)
+	local lim; lim=$(grep -o 'half-open limit: [0-9]* dropped, [0-9]* evicted, [0-9]* shed' "$RUN/B/racoon.log" | tail -1)
 	note "flood: new negotiation took $((t1 - t0)) ms (flood still running then: $during); B's $lim; B phase-1 entries 5 s in: $half; one source holds $single"
 	echo "flood_new_negotiation_ms=$((t1 - t0)) flood_ping_loss_pct=$loss b_ph1_5s=$half b_${lim// /_}" >>"$RUN/metrics"
 	[ "$during" = yes ] || fail "the new negotiation only completed after the flood had ended"
 	[ "$single" -le 8 ] || fail "one source holds $single half-open phase 1s (per-peer limit 8)"
 	local dropped; dropped=$(echo "$lim" | sed -n 's/.*: \([0-9]*\) dropped.*/\1/p')
-	[ "${dropped:-0}" -ge 150 ] || fail "the per-peer limit dropped only ${dropped:-0} of 200 first messages from one source"
+	# (under load some of them are shed before the per-peer check: require a clear share only)
+	[ "${dropped:-0}" -ge 50 ] || fail "the per-peer limit dropped only ${dropped:-0} of 200 first messages from one source"
 	[ "${loss%.*}" -le 8 ] || fail "the established tunnel lost ${loss}% of pings during the flood"
 }
 

@@ -15,6 +15,15 @@
 //!   cache), so a new legitimate negotiation still gets a slot during a flood.
 //!   Our own initiations and configured peers' negotiations are never evicted.
 //!
+//! * **load shedding**: a new initiation from a peer without an
+//!   address-specific `remote` block that waited more than [`MAX_QUEUE_DELAY`]
+//!   in the receive queue is dropped unprocessed (the initiator retransmits).
+//!   An Aggressive Mode first message costs the responder a DH computation;
+//!   when they arrive faster than the CPU computes them, the queue would
+//!   otherwise fill with them and delay (or, full, drop) every other datagram,
+//!   including a configured peer's. Shedding keeps the queueing delay near this
+//!   bound whatever the CPU speed.
+//!
 //! Retransmissions of a known first message pass untouched. Nothing here
 //! allocates per datagram beyond the core's phase-1 listing.
 
@@ -29,6 +38,10 @@ pub const MAX_HALF_OPEN_PER_PEER: usize = 8;
 /// evicted for each new initiation; below the core's hard limit
 /// ([`ike::MAX_HALF_OPEN`]) so that limit is never what refuses a peer.
 pub const EVICT_AT: usize = 192;
+
+/// New initiations from unconfigured peers that waited longer than this in
+/// the receive queue are dropped (load shedding).
+pub const MAX_QUEUE_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// racoon's established phase-1 status (as [`Phase1Info::status`]).
 const ESTABLISHED: u8 = 9;
@@ -73,6 +86,8 @@ pub struct Admission {
     pub dropped: u64,
     /// Half-open negotiations evicted (peers, each with all its half-open SAs).
     pub evicted: u64,
+    /// New initiations shed because they waited too long in the queue.
+    pub shed: u64,
 }
 
 impl Admission {
@@ -92,6 +107,16 @@ impl Admission {
                 _ => r.remote_address.as_ref().map(|a| a.addr.ip),
             })
             .collect();
+    }
+
+    /// Load shedding: whether to drop a new initiation from `remote` that
+    /// waited `waited` in the receive queue (never for configured peers).
+    pub fn shed(&mut self, remote: IpAddr, waited: std::time::Duration) -> bool {
+        if waited <= MAX_QUEUE_DELAY || self.protected.contains(&remote) {
+            return false;
+        }
+        self.shed = self.shed.saturating_add(1);
+        true
     }
 
     /// Decide about a new initiation with initiator cookie `icookie` from
@@ -245,6 +270,22 @@ mod tests {
             a.decide("192.0.2.1".parse().unwrap(), [250; 8], &sas),
             Verdict::Pass
         );
+    }
+
+    #[test]
+    fn late_initiations_from_unconfigured_peers_are_shed() {
+        let config = conf::parse(
+            "remote 10.2.0.1 { exchange_mode main; proposal { encryption_algorithm aes; hash_algorithm sha1; authentication_method pre_shared_key; dh_group modp2048; } }",
+            "test.conf",
+        )
+        .expect("test config parses")
+        .config;
+        let mut a = Admission::new(&config);
+        let late = MAX_QUEUE_DELAY + Duration::from_millis(1);
+        assert!(!a.shed("10.9.0.1".parse().unwrap(), MAX_QUEUE_DELAY));
+        assert!(a.shed("10.9.0.1".parse().unwrap(), late));
+        assert!(!a.shed("10.2.0.1".parse().unwrap(), Duration::from_secs(30)));
+        assert_eq!(a.shed, 1);
     }
 
     #[test]

@@ -617,6 +617,18 @@ impl Daemon {
     fn datagram(&mut self, d: udp::Datagram) {
         let now = Instant::now();
         if let Some(icookie) = limits::new_initiation(&d.data) {
+            let waited = now.saturating_duration_since(d.received);
+            if self.admission.shed(d.remote.ip(), waited) {
+                let n = self.admission.shed;
+                if n.is_power_of_two() {
+                    warn!(
+                        "overloaded: new phase 1 negotiations from unconfigured peers waited {} ms > {} ms; dropped ({n} so far)",
+                        waited.as_millis(),
+                        limits::MAX_QUEUE_DELAY.as_millis()
+                    );
+                }
+                return;
+            }
             let sas = self.core.phase1_sas();
             match self.admission.decide(d.remote.ip(), icookie, &sas) {
                 limits::Verdict::Pass => {}
@@ -827,12 +839,13 @@ impl Daemon {
         }
         use std::sync::atomic::Ordering::Relaxed;
         info!(
-            "IKE datagrams {}, NAT-T keepalives {}, junk {}, half-open limit: {} dropped, {} evicted{}",
+            "IKE datagrams {}, NAT-T keepalives {}, junk {}, half-open limit: {} dropped, {} evicted, {} shed{}",
             self.stats.ike.load(Relaxed),
             self.stats.keepalives.load(Relaxed),
             self.stats.junk.load(Relaxed),
             self.admission.dropped,
             self.admission.evicted,
+            self.admission.shed,
             if self.engine.is_none() {
                 format!(
                     ", ESP-in-UDP dropped (external engine) {}",

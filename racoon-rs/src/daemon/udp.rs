@@ -114,6 +114,8 @@ pub struct Datagram {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub data: Vec<u8>,
+    /// When it was received (queueing delay drives load shedding).
+    pub received: std::time::Instant,
 }
 
 /// Counters shown in the shutdown log line.
@@ -289,6 +291,7 @@ pub async fn recv_task(
                     local: s.local,
                     remote,
                     data: d.to_vec(),
+                    received: std::time::Instant::now(),
                 };
                 // A full queue drops, as a full socket buffer would.
                 if let Err(mpsc::error::TrySendError::Closed(_)) = ike.try_send(dg) {
