@@ -298,6 +298,13 @@ sc_mm_psk() { # Main Mode PSK, tunnel, address IDs
 	[ "$(ph1_established A)" -ge 1 ] || fail "racoonctl show-sa isakmp (A) lists no established phase 1"
 	[ "$(sa_count A)" -eq 2 ] && [ "$(sa_count B)" -eq 2 ] || fail "expected 2 SAs per side, got A=$(sa_count A) B=$(sa_count B)"
 	note "SAs A=$(sa_count A) B=$(sa_count B); phase 1 A: $(ph1_established A) established"
+	local m
+	for m in racoon.sock pfkey.sock; do
+		[ "$(stat -c %a "$RUN/A/$m")" = 600 ] || fail "$m has mode $(stat -c %a "$RUN/A/$m") (expected 600)"
+	done
+	chmod 644 "$RUN/A/psk.txt"
+	"$RACOON_BIN" --check -f "$RUN/A/racoon.conf" >/dev/null 2>&1 && fail "racoon --check accepted a world-readable psk.txt"
+	chmod 600 "$RUN/A/psk.txt"
 }
 sc_establish_sa() { # racoonctl establish-sa isakmp, then esp, with no traffic at all
 	topology; conf A; conf B; start B; start A
