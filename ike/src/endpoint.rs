@@ -440,6 +440,12 @@ impl Endpoint {
         self.out.ev.pop_front()
     }
 
+    /// Messages being reassembled from IKE fragments (for tests and diagnostics).
+    #[doc(hidden)]
+    pub fn ike_fragments_pending(&self) -> usize {
+        self.reasm.pending()
+    }
+
     /// The SPD image (read-only).
     pub fn spd(&self) -> &SpdImage {
         &self.spd
@@ -988,6 +994,13 @@ impl Endpoint {
 
     /// Drives every timer that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // incomplete IKE fragment sets are dropped after their timeout even if no other
+        // fragment arrives
+        if let Some(t0) = self.t0 {
+            let secs =
+                i64::try_from(now.saturating_duration_since(t0).as_secs()).unwrap_or(i64::MAX);
+            self.reasm.expire(secs);
+        }
         let ids: Vec<u64> = self.ph1s.keys().copied().collect();
         for id in ids {
             self.ph1_timers(now, id);

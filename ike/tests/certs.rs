@@ -640,3 +640,31 @@ fn lost_fragment_is_recovered_by_retransmission() {
     assert_eq!(lost.get(), 1, "a fragment was lost");
     assert_up(&mut p);
 }
+
+#[test]
+fn incomplete_fragment_sets_expire_on_the_timer() {
+    // fragment 2 of everything a sends is lost: b holds the fragment-1 sets (bounded) ...
+    let mut p = frag_pair("on", "on", false);
+    p.drop_if = Box::new(move |_, d| {
+        d.t.data.len() > PATH_LIMIT
+            || (d.a_to_b
+                && d.t.data.len() > 34
+                && isakmp::Header::decode(&d.t.data)
+                    .is_ok_and(|h| h.next_payload == isakmp::PayloadType::FRAGMENT)
+                && d.t.data[34] == 2)
+    });
+    let n = p.know();
+    let pkt = harness::ipv4_udp(ip("10.1.0.5"), ip("10.2.0.7"), b"hello");
+    let mut buf = engine::datapath::PacketBuf::new();
+    buf.load(&pkt);
+    let mut out = Vec::new();
+    let _ = p.a.k.outbound(n, &mut buf, &mut out);
+    p.a.deliver_kernel(n, out, None);
+    p.drive_for(Duration::from_secs(2));
+    assert!(p.b.ep.ike_fragments_pending() >= 1);
+    // ... until their 30 s are over, without any further fragment arriving
+    let later = p.now + Duration::from_secs(40);
+    p.b.ep.handle_timeout(later);
+    assert_eq!(p.b.ep.ike_fragments_pending(), 0);
+    assert_eq!(p.b.established_ph1(), 0);
+}
