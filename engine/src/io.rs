@@ -537,6 +537,8 @@ struct Core {
     encap: Option<Arc<dyn UdpEncapTx>>,
     /// Outer packets of the current batch (sendmmsg / UDP GSO).
     tx: crate::txbatch::TxBatch,
+    /// Sends full batches in parallel with the packet path (`None`: inline).
+    sender: Option<crate::txbatch::SendThread>,
     /// Packets in `tx` whose encryption is deferred: (slot, offset of the
     /// ESP header in the slot, what to finish).
     jobs: Vec<(usize, usize, crate::datapath::DeferredOut)>,
@@ -722,8 +724,14 @@ impl Core {
             i = j;
         }
         self.jobs.clear();
-        let sent = self.tx.flush(&n.tx_sockets());
-        for _ in 0..sent.failed {
+        let failed = match &mut self.sender {
+            Some(st) => {
+                st.submit(&mut self.tx);
+                st.take_failed()
+            }
+            None => self.tx.flush(&n.tx_sockets()).failed as u64,
+        };
+        for _ in 0..failed {
             self.kernel.count_drop(DropReason::Io);
         }
     }
@@ -1021,15 +1029,21 @@ async fn core_task(
         pending: Vec::new(),
         encap: None,
         tx: crate::txbatch::TxBatch::new(),
+        sender: None,
         jobs: Vec::with_capacity(crate::txbatch::SLOTS),
         job_buf: Vec::with_capacity(crate::txbatch::SLOTS),
         udp_buf: Vec::new(),
         routes,
         routes_gen: None,
     };
-    if net.is_some() {
+    if let Some(n) = &net {
         // Outbound ESP is encrypted per send batch (multi-buffer AES-CBC).
         core.kernel.set_batch_crypto(true);
+        // `core` (and with it the thread, joined on drop) goes before `net`.
+        match crate::txbatch::SendThread::spawn(n.tx_sockets()) {
+            Ok(st) => core.sender = Some(st),
+            Err(e) => warn!("no send thread ({e}); sending inline"),
+        }
     }
     let mut rot = 0usize;
     // Timers are checked on a fixed tick (SA lifetimes come from a deadline

@@ -359,6 +359,100 @@ impl TxBatch {
     }
 }
 
+/// Batches in flight per [`SendThread`] (plus the one being filled).
+const POOL: usize = 4;
+
+/// A thread that sends full batches, so the kernel's per-packet send path
+/// (route lookup, IP output, and on a veth the receiver's softirq) runs in
+/// parallel with the packet path instead of after it. Batches are sent in the
+/// order they are handed over; the core gets an empty one back (it waits
+/// when all [`POOL`] batches are in flight: back-pressure, never a drop).
+pub struct SendThread {
+    full: Option<std::sync::mpsc::SyncSender<TxBatch>>,
+    empty: std::sync::mpsc::Receiver<TxBatch>,
+    made: usize,
+    failed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    socks: TxSockets,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SendThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SendThread({} batches)", self.made)
+    }
+}
+
+impl SendThread {
+    /// Starts the thread. The descriptors in `socks` must stay open until the
+    /// `SendThread` is dropped (dropping it joins the thread).
+    pub fn spawn(socks: TxSockets) -> io::Result<SendThread> {
+        use std::sync::atomic::Ordering;
+        let (full, rx) = std::sync::mpsc::sync_channel::<TxBatch>(POOL);
+        let (back, empty) = std::sync::mpsc::sync_channel::<TxBatch>(POOL + 1);
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let f = failed.clone();
+        let handle = std::thread::Builder::new()
+            .name("ipsec-tx".into())
+            .spawn(move || {
+                while let Ok(mut b) = rx.recv() {
+                    let r = b.flush(&socks);
+                    if r.failed > 0 {
+                        f.fetch_add(r.failed as u64, Ordering::Relaxed);
+                    }
+                    if back.send(b).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(SendThread {
+            full: Some(full),
+            empty,
+            made: 1,
+            failed,
+            socks,
+            handle: Some(handle),
+        })
+    }
+
+    /// Hands the (sealed) batch in `cur` to the thread and puts an empty one
+    /// in its place.
+    pub fn submit(&mut self, cur: &mut TxBatch) {
+        let mut next = match self.empty.try_recv() {
+            Ok(b) => b,
+            Err(_) if self.made < POOL + 1 => {
+                self.made += 1;
+                TxBatch::new()
+            }
+            Err(_) => self.empty.recv().unwrap_or_default(),
+        };
+        std::mem::swap(cur, &mut next);
+        if let Some(tx) = &self.full {
+            match tx.send(next) {
+                Ok(()) => return,
+                Err(e) => next = e.0,
+            }
+        }
+        // The thread is gone: send here.
+        let r = next.flush(&self.socks);
+        self.failed
+            .fetch_add(r.failed as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Packets the thread could not send since the last call.
+    pub fn take_failed(&self) -> u64 {
+        self.failed.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for SendThread {
+    fn drop(&mut self) {
+        self.full = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,6 +490,44 @@ mod tests {
                 .is_none(),
             "too big"
         );
+    }
+
+    #[test]
+    fn send_thread_keeps_order_and_never_sends_unsealed() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = TxTo::Udp(rx.local_addr().unwrap());
+        let socks = TxSockets {
+            raw4: -1,
+            raw6: None,
+            udp: Some(tx.as_raw_fd()),
+        };
+        let mut st = SendThread::spawn(socks).unwrap();
+        let mut cur = TxBatch::new();
+        // 10 batches of 3 (more than the pool: the core waits, nothing lost).
+        for b in 0..10u8 {
+            for k in 0..3u8 {
+                assert!(cur.push(&[b, k], to, k != 2).is_some());
+            }
+            st.submit(&mut cur);
+            assert!(cur.is_empty());
+        }
+        let mut buf = [0u8; 16];
+        for b in 0..10u8 {
+            for k in 0..2u8 {
+                let n = rx.recv(&mut buf).unwrap();
+                assert_eq!(&buf[..n], &[b, k]);
+            }
+        }
+        drop(st.full.take()); // let the thread finish its queue
+        if let Some(h) = st.handle.take() {
+            h.join().unwrap();
+        }
+        assert_eq!(st.take_failed(), 10, "one unsealed packet per batch");
+        rx.set_nonblocking(true).unwrap();
+        assert!(rx.recv(&mut buf).is_err());
     }
 
     #[test]
