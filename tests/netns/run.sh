@@ -33,7 +33,7 @@ IPSECD_BIN=${IPSECD_BIN:-$(dirname "$RACOON_BIN")/ipsecd}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-240}
 export RACOON_BIN RACOONCTL_BIN SETKEY_BIN IPSECD_BIN
 
-ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart lossy rekey hostile cve flood flood-aggressive"
+ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart racoon-restart-standalone lossy rekey hostile cve flood flood-aggressive"
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
@@ -496,6 +496,38 @@ sc_engine_restart() { # B runs a standalone ipsecd; it is killed -9 and restarte
 	[ "$(sa_count A)" -eq 2 ] && [ "$(sa_count B)" -eq 2 ] || fail "expected 2 SAs per side, got A=$(sa_count A) B=$(sa_count B)"
 	[ "$a_after" != "$a_before" ] || fail "A still uses the SAs from before the engine restart"
 	echo "engine_restart_recovery_s=$((t1 - t0))" >>"$RUN/metrics"
+}
+sc_racoon_restart_standalone() { # B: ipsecd keeps the SAs while racoon is killed -9 and restarted
+	topology; conf A; conf B
+	start B ipsecd
+	start A
+	both_ways
+	local b_before; b_before=$(sa_spis B)
+	kill -KILL "$PID_B"; wait "$PID_B" 2>/dev/null
+	ping_once A 3 >/dev/null || fail "traffic stopped although ipsecd still holds the SAs"
+	# start racoon again on the running engine (no setkey: the policies are still there)
+	local dir=$RUN/B
+	rm -f "$dir/racoon.sock"
+	ip netns exec "$NS_B" "$RACOON_BIN" -F -f "$dir/racoon.conf" --pfkey-socket "$dir/pfkey.sock" --no-embedded-engine \
+		>>"$dir/racoon.out" 2>>"$dir/racoon.log" &
+	PID_B=$!; reg pid "$PID_B"
+	wait_for 20 test -S "$dir/racoon.sock" || fail "racoon (B) did not restart"
+	[ "$(sa_spis B)" = "$b_before" ] || fail "B's SAs changed across the racoon restart"
+	ping_once A 3 >/dev/null || fail "traffic stopped after racoon's restart"
+	# B renegotiates (new phase 1 with INITIAL-CONTACT, new phase 2)
+	ctl B establish-sa isakmp inet 192.0.2.2 192.0.2.1 || fail "establish-sa isakmp (B)"
+	wait_for 15 is ph1_established B -ge 1 || fail "B: no phase 1"
+	ctl B establish-sa esp inet 198.51.100.64/26 198.51.100.0/26 any || fail "establish-sa esp (B)"
+	sleep 3
+	both_ways
+	local b_after; b_after=$(sa_spis B)
+	note "racoon restart on a running engine: B's SAs [$b_before] -> [$b_after]; A=$(sa_count A) B=$(sa_count B)"
+	echo "b_sa_after=$(sa_count B) a_sa_after=$(sa_count A)" >>"$RUN/metrics"
+	[ "$(sa_count A)" -eq 2 ] || fail "A holds $(sa_count A) SAs (INITIAL-CONTACT should have replaced the old pair)"
+	[ "$(sa_count B)" -eq 2 ] || fail "B holds $(sa_count B) SAs: the ones from before racoon's restart were left behind"
+	for spi in $b_before; do
+		case " $b_after " in *" $spi "*) fail "B still holds SA $spi from before racoon's restart" ;; esac
+	done
 }
 sc_rekey() { # 20 s phase-2 lifetime, 60 s of ping -i 0.2: at most a handful lost
 	P2LIFE=20

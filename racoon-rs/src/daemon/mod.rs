@@ -241,6 +241,12 @@ struct Daemon {
     /// connection is down (the engine restarted or died).
     reconnect_at: Option<tokio::time::Instant>,
     reconnect_tries: u32,
+    /// SAs found in the SAD at start-up (a standalone engine that outlived a
+    /// previous racoon): deleted once a new phase 1 with their peer is up,
+    /// since that phase 1 announced INITIAL-CONTACT (see [`orphan_sas`]).
+    orphans: Vec<Message>,
+    /// PF_KEY requests of the driver itself, sent by `drain`.
+    kernel_out: Vec<Message>,
 }
 
 /// Most hook scripts running at once.
@@ -306,6 +312,13 @@ impl Daemon {
             spd.apply(m);
         }
         info!("{} policies in the SPD", spd.len());
+        let orphans = orphan_sas(&mut link, pid, &mut pending).await;
+        if !orphans.is_empty() {
+            info!(
+                "{} SA(s) in the SAD from before this start; each is deleted when a new phase 1 with its peer is up",
+                orphans.len()
+            );
+        }
 
         // Admin socket.
         let (calls_tx, calls_rx) = mpsc::channel(64);
@@ -446,6 +459,8 @@ impl Daemon {
             acquire_seq: 0,
             reconnect_at: None,
             reconnect_tries: 0,
+            orphans,
+            kernel_out: Vec::new(),
         })
     }
 
@@ -555,6 +570,44 @@ impl Daemon {
             self.spd.len(),
             peers.len()
         );
+    }
+
+    /// A phase 1 with `peer` is up: DELETE the SAs with it that were in the
+    /// SAD before we started (their keys died with the previous racoon; the
+    /// peer drops its side on our INITIAL-CONTACT).
+    fn purge_orphans(&mut self, peer: std::net::IpAddr) {
+        if self.orphans.is_empty() {
+            return;
+        }
+        let (gone, keep): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .partition(|m| {
+                m.addr_src().is_some_and(|a| a.addr.ip() == peer)
+                    || m.addr_dst().is_some_and(|a| a.addr.ip() == peer)
+            });
+        self.orphans = keep;
+        for m in &gone {
+            let (Some(sa), Some(src), Some(dst)) = (m.sa(), m.addr_src(), m.addr_dst()) else {
+                continue;
+            };
+            info!(
+                peer = %peer,
+                "deleting SA spi=0x{:08x} {} -> {} left from before this start",
+                sa.spi,
+                src.addr.ip(),
+                dst.addr.ip()
+            );
+            self.kernel_out.push(
+                Message::new(MsgType::DELETE, m.header.satype)
+                    .with_pid(self.pid)
+                    .with(pfkey::Extension::Sa(pfkey::Sa {
+                        spi: sa.spi,
+                        ..pfkey::Sa::default()
+                    }))
+                    .with(pfkey::Extension::AddressSrc(*src))
+                    .with(pfkey::Extension::AddressDst(*dst)),
+            );
+        }
     }
 
     /// `racoonctl establish-sa esp|ah SRC DST [ULPROTO]`: find the outbound
@@ -680,6 +733,12 @@ impl Daemon {
                 self.event(e);
                 progress = true;
             }
+            for m in std::mem::take(&mut self.kernel_out) {
+                if self.link.send(m).await.is_err() {
+                    warn!("PF_KEY link closed; request dropped");
+                }
+                progress = true;
+            }
             if !progress {
                 break;
             }
@@ -715,6 +774,9 @@ impl Daemon {
                     EventCode::PHASE1_DPD_TIMEOUT => Some(Hook::Phase1Dead),
                     _ => None,
                 };
+                if let (EventCode::PHASE1_UP, Some(r)) = (code, remote) {
+                    self.purge_orphans(r.ip());
+                }
                 if let (Some(hook), Some(r)) = (hook, remote) {
                     let config = self.config.clone();
                     for (h, path, env) in self.hooks.runs(&config, hook, local, r) {
@@ -884,6 +946,32 @@ impl Daemon {
             warn!("engine still referenced; removing its socket");
             drop(e);
             let _ = std::fs::remove_file(&self.opts.pfkey_socket);
+        }
+    }
+}
+
+/// The SAs already in the SAD at start-up (DUMP; bounded by what the engine
+/// sends). With the embedded engine there are none; a standalone `ipsecd`
+/// may hold SAs of a previous racoon that was killed.
+async fn orphan_sas(link: &mut Link, pid: u32, pending: &mut Vec<Message>) -> Vec<Message> {
+    let m = Message::new(MsgType::DUMP, SaType::UNSPEC)
+        .with_seq(0)
+        .with_pid(pid);
+    match link.request(m, Duration::from_secs(5), pending).await {
+        Ok(r) => r
+            .into_iter()
+            .filter(|m| {
+                m.header.errno == 0
+                    && m.header.msg_type == MsgType::DUMP
+                    && m.sa().is_some()
+                    && m.addr_src().is_some()
+                    && m.addr_dst().is_some()
+            })
+            .take(1 << 16)
+            .collect(),
+        Err(e) => {
+            warn!("pfkey DUMP failed: {e}");
+            Vec::new()
         }
     }
 }
