@@ -24,6 +24,10 @@
 //!   including a configured peer's. Shedding keeps the queueing delay near this
 //!   bound whatever the CPU speed.
 //!
+//! Log lines from the core are limited to [`LOG_LINES_PER_SEC`] (debug lines
+//! excepted: debugging is verbose on purpose); the number suppressed is
+//! logged once per second.
+//!
 //! Retransmissions of a known first message pass untouched. Nothing here
 //! allocates per datagram beyond the core's phase-1 listing.
 
@@ -167,6 +171,44 @@ impl Admission {
     }
 }
 
+/// Most log lines from the IKE core (levels above debug) written per second;
+/// a flood of hostile datagrams cannot fill the disk or syslog faster.
+pub const LOG_LINES_PER_SEC: u32 = 200;
+
+/// A one-second window counter for [`LOG_LINES_PER_SEC`].
+#[derive(Debug, Default)]
+pub struct LogLimiter {
+    window: Option<std::time::Instant>,
+    in_window: u32,
+    suppressed: u64,
+    /// Lines suppressed since start.
+    pub total_suppressed: u64,
+}
+
+impl LogLimiter {
+    /// Whether a line may be written at `now`, and how many were suppressed
+    /// in the window that just ended (to be reported once).
+    pub fn admit(&mut self, now: std::time::Instant) -> (bool, u64) {
+        let mut ended = 0;
+        let fresh = self.window.map_or(true, |w| {
+            now.saturating_duration_since(w) >= std::time::Duration::from_secs(1)
+        });
+        if fresh {
+            self.window = Some(now);
+            self.in_window = 0;
+            ended = std::mem::take(&mut self.suppressed);
+        }
+        if self.in_window < LOG_LINES_PER_SEC {
+            self.in_window += 1;
+            (true, ended)
+        } else {
+            self.suppressed = self.suppressed.saturating_add(1);
+            self.total_suppressed = self.total_suppressed.saturating_add(1);
+            (false, ended)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +328,20 @@ mod tests {
         assert!(a.shed("10.9.0.1".parse().unwrap(), late));
         assert!(!a.shed("10.2.0.1".parse().unwrap(), Duration::from_secs(30)));
         assert_eq!(a.shed, 1);
+    }
+
+    #[test]
+    fn log_lines_are_rate_limited_per_second() {
+        let mut l = LogLimiter::default();
+        let t0 = Instant::now();
+        let admitted = (0..1000).filter(|_| l.admit(t0).0).count();
+        assert_eq!(admitted, LOG_LINES_PER_SEC as usize);
+        assert_eq!(l.total_suppressed, 1000 - u64::from(LOG_LINES_PER_SEC));
+        // the next window admits again and reports what was suppressed
+        let (ok, ended) = l.admit(t0 + Duration::from_secs(1));
+        assert!(ok);
+        assert_eq!(ended, 1000 - u64::from(LOG_LINES_PER_SEC));
+        assert_eq!(l.admit(t0 + Duration::from_secs(2)), (true, 0));
     }
 
     #[test]

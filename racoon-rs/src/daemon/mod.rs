@@ -28,7 +28,7 @@ use tracing::{debug, error, info, warn};
 
 use self::core::{
     AdminError, CoreConfig, Establish, EstablishProto, Event, EventCode, Hook, IkeCore, KeyLog,
-    NoIke, SpdImage,
+    LogLevel, NoIke, SpdImage,
 };
 use self::kernel::{KernelError, Link};
 use crate::admin::EvtRecord;
@@ -247,6 +247,7 @@ struct Daemon {
     orphans: Vec<Message>,
     /// PF_KEY requests of the driver itself, sent by `drain`.
     kernel_out: Vec<Message>,
+    loglim: limits::LogLimiter,
 }
 
 /// Most hook scripts running at once.
@@ -461,6 +462,7 @@ impl Daemon {
             reconnect_tries: 0,
             orphans,
             kernel_out: Vec::new(),
+            loglim: limits::LogLimiter::default(),
         })
     }
 
@@ -748,6 +750,9 @@ impl Daemon {
     fn event(&mut self, e: Event) {
         match e {
             Event::Log { level, peer, text } => {
+                if level < LogLevel::Debug && !self.log_admit() {
+                    return;
+                }
                 let peer = peer.map(|p| p.to_string());
                 let peer = peer.as_deref();
                 match log::to_tracing(level) {
@@ -764,7 +769,7 @@ impl Daemon {
                 remote,
                 ph2_msgid,
             } => {
-                if let Some(t) = code.text() {
+                if let Some(t) = code.text().filter(|_| self.log_admit()) {
                     let peer = remote.map(|r| r.ip().to_string());
                     info!(peer = peer.as_deref(), "{t}");
                 }
@@ -798,6 +803,18 @@ impl Daemon {
             }
             Event::Script { hook, path, env } => self.run_script(hook, path, env),
         }
+    }
+
+    /// The core's log rate limit; reports suppressed lines once per second.
+    fn log_admit(&mut self) -> bool {
+        let (ok, suppressed) = self.loglim.admit(Instant::now());
+        if suppressed > 0 {
+            warn!(
+                "{suppressed} log lines suppressed (more than {} a second)",
+                limits::LOG_LINES_PER_SEC
+            );
+        }
+        ok
     }
 
     fn run_script(&self, hook: Hook, path: String, env: Vec<(String, String)>) {
@@ -901,13 +918,14 @@ impl Daemon {
         }
         use std::sync::atomic::Ordering::Relaxed;
         info!(
-            "IKE datagrams {}, NAT-T keepalives {}, junk {}, half-open limit: {} dropped, {} evicted, {} shed{}",
+            "IKE datagrams {}, NAT-T keepalives {}, junk {}, half-open limit: {} dropped, {} evicted, {} shed, log lines suppressed {}{}",
             self.stats.ike.load(Relaxed),
             self.stats.keepalives.load(Relaxed),
             self.stats.junk.load(Relaxed),
             self.admission.dropped,
             self.admission.evicted,
             self.admission.shed,
+            self.loglim.total_suppressed,
             if self.engine.is_none() {
                 format!(
                     ", ESP-in-UDP dropped (external engine) {}",
