@@ -741,6 +741,15 @@ impl Kernel {
         }
     }
 
+    /// The keys of ESP SA `key`, to finish its deferred packets elsewhere
+    /// (the send thread).
+    pub fn sealer(&self, key: &SaKey) -> Option<xform::Sealer> {
+        match self.sad.get(key).and_then(|sa| sa.xf.as_ref()) {
+            Some(Xform::Esp(esp)) => Some(esp.sealer()),
+            _ => None,
+        }
+    }
+
     /// [`Kernel::finish_deferred`] for the one packet in `buf`.
     pub fn finish_deferred_buf(&mut self, buf: &mut PacketBuf, d: &DeferredOut) -> bool {
         self.finish_deferred(&d.key, &mut buf.data, &[(d.esp_start, d.d)])

@@ -539,11 +539,6 @@ struct Core {
     tx: crate::txbatch::TxBatch,
     /// Sends full batches in parallel with the packet path (`None`: inline).
     sender: Option<crate::txbatch::SendThread>,
-    /// Packets in `tx` whose encryption is deferred: (slot, offset of the
-    /// ESP header in the slot, what to finish).
-    jobs: Vec<(usize, usize, crate::datapath::DeferredOut)>,
-    /// (arena offset, job) for one SA's `finish_deferred` call (reused).
-    job_buf: Vec<(usize, xform::Deferred)>,
     /// Reads from the engine's own UDP socket (GRO: several datagrams).
     udp_buf: Vec<u8>,
     routes: Option<watch::Sender<HostState>>,
@@ -671,7 +666,10 @@ impl Core {
         if let Some(slot) = slot {
             if let Some(d) = def {
                 match d.esp_start.checked_sub(r.start) {
-                    Some(off) => self.jobs.push((slot, off, d)),
+                    Some(off) => {
+                        let k = &self.kernel;
+                        self.tx.defer(slot, off, d.d, d.key, || k.sealer(&d.key));
+                    }
                     // Cannot happen (the ESP header is inside the packet);
                     // the unsealed packet is dropped by the flush.
                     None => debug!("deferred ESP header outside the packet"),
@@ -702,28 +700,7 @@ impl Core {
         if self.tx.is_empty() {
             return;
         }
-        // Deferred encryption: per run of packets of one SA, all at once.
-        let mut i = 0;
-        while i < self.jobs.len() {
-            let key = self.jobs[i].2.key;
-            self.job_buf.clear();
-            let mut j = i;
-            while j < self.jobs.len() && self.jobs[j].2.key == key {
-                let (slot, off, d) = self.jobs[j];
-                self.job_buf.push((slot * crate::txbatch::SLOT + off, d.d));
-                j += 1;
-            }
-            if self
-                .kernel
-                .finish_deferred(&key, self.tx.arena_mut(), &self.job_buf)
-            {
-                for &(slot, _, _) in &self.jobs[i..j] {
-                    self.tx.seal(slot);
-                }
-            }
-            i = j;
-        }
-        self.jobs.clear();
+        // Deferred encryption happens in the flush (on the send thread).
         let failed = match &mut self.sender {
             Some(st) => {
                 st.submit(&mut self.tx);
@@ -1030,8 +1007,6 @@ async fn core_task(
         encap: None,
         tx: crate::txbatch::TxBatch::new(),
         sender: None,
-        jobs: Vec::with_capacity(crate::txbatch::SLOTS),
-        job_buf: Vec::with_capacity(crate::txbatch::SLOTS),
         udp_buf: Vec::new(),
         routes,
         routes_gen: None,

@@ -69,6 +69,12 @@ pub struct TxBatch {
     items: Vec<Item>,
     /// Message boundaries of the current flush (reused).
     groups: Vec<(usize, usize, usize)>,
+    /// Deferred encryption: (arena offset of the ESP header, what to finish)
+    /// and the slot it is in; `runs` cut them into per-SA runs
+    /// (first job, SA, its keys: `None` = gone, the run is never sealed).
+    jobs: Vec<(usize, xform::Deferred)>,
+    job_slots: Vec<usize>,
+    runs: Vec<(usize, crate::sad::SaKey, Option<xform::Sealer>)>,
     /// UDP GSO works (cleared after the kernel refused it once).
     pub udp_gso: bool,
     /// Syscalls made (for tests and statistics).
@@ -125,6 +131,9 @@ impl TxBatch {
             arena: vec![0u8; SLOTS * SLOT].into_boxed_slice(),
             items: Vec::with_capacity(SLOTS),
             groups: Vec::with_capacity(SLOTS),
+            jobs: Vec::with_capacity(SLOTS),
+            job_slots: Vec::with_capacity(SLOTS),
+            runs: Vec::with_capacity(SLOTS),
             udp_gso: true,
             syscalls: 0,
         }
@@ -173,6 +182,49 @@ impl TxBatch {
         &mut self.arena
     }
 
+    /// Records that the unsealed packet in `slot` holds an ESP packet of SA
+    /// `key` at `off` whose encryption is deferred; the flush encrypts the
+    /// batch's packets of each SA together (`sealer` is asked once per run of
+    /// one SA) and seals them.
+    pub fn defer(
+        &mut self,
+        slot: usize,
+        off: usize,
+        d: xform::Deferred,
+        key: crate::sad::SaKey,
+        sealer: impl FnOnce() -> Option<xform::Sealer>,
+    ) {
+        if slot >= self.items.len() || off > SLOT {
+            return; // stays unsealed: dropped by the flush
+        }
+        if !self.runs.last().is_some_and(|r| r.1 == key) {
+            self.runs.push((self.jobs.len(), key, sealer()));
+        }
+        self.jobs.push((slot * SLOT + off, d));
+        self.job_slots.push(slot);
+    }
+
+    /// Encrypts the deferred packets (per SA run) and seals them.
+    fn seal_deferred(&mut self) {
+        for r in 0..self.runs.len() {
+            let a = self.runs[r].0;
+            let b = self.runs.get(r + 1).map_or(self.jobs.len(), |n| n.0);
+            let ok = match &self.runs[r].2 {
+                Some(s) => s.finish_batch(&mut self.arena, &self.jobs[a..b]).is_ok(),
+                None => false,
+            };
+            if ok {
+                for k in a..b {
+                    let slot = self.job_slots[k];
+                    self.items[slot].sealed = true;
+                }
+            }
+        }
+        self.runs.clear();
+        self.jobs.clear();
+        self.job_slots.clear();
+    }
+
     fn slot(&self, i: usize) -> &[u8] {
         &self.arena[i * SLOT..i * SLOT + self.items[i].len]
     }
@@ -181,6 +233,7 @@ impl TxBatch {
     /// refuses is skipped and counted in `failed` (the caller counts the drop).
     pub fn flush(&mut self, s: &TxSockets) -> Sent {
         let mut sent = Sent::default();
+        self.seal_deferred();
         let mut i = 0;
         while i < self.items.len() {
             if !self.items[i].sealed {

@@ -10,6 +10,7 @@
 //! ICV (constant time) or AEAD tag, decryption, replay commit, trailer check.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::cipher::Cipher;
 use crate::integ::Integ;
@@ -101,13 +102,134 @@ pub struct Deferred {
     seq: u64,
 }
 
+/// The immutable part of an ESP SA (scheduled keys), shared with
+/// [`Sealer`]s.
+struct Keys {
+    spi: u32,
+    enc: EncAlg,
+    cipher: Cipher,
+    integ: Integ,
+    icv_len: usize,
+    esn: bool,
+}
+
+/// An ESP SA's keys, to finish its deferred packets ([`EspSa::encap_deferred`])
+/// elsewhere, e.g. on a send thread. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Sealer(Arc<Keys>);
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealer(spi {:#x}, <keys redacted>)", self.0.spi)
+    }
+}
+
+impl Sealer {
+    /// As [`EspSa::finish_batch`].
+    pub fn finish_batch(
+        &self,
+        buf: &mut [u8],
+        jobs: &[(usize, Deferred)],
+    ) -> Result<(), XformError> {
+        self.0.finish_batch(buf, jobs)
+    }
+}
+
+impl Keys {
+    /// Encrypts and authenticates deferred packets of this SA: `jobs` are
+    /// (offset of the ESP header in `buf`, its [`Deferred`]). AES-CBC packets
+    /// are encrypted side by side ([`crate::mbcbc`]). On error nothing is
+    /// guaranteed about the packets: the caller must drop them all.
+    fn finish_batch(&self, buf: &mut [u8], jobs: &[(usize, Deferred)]) -> Result<(), XformError> {
+        for &(off, d) in jobs {
+            if !off.checked_add(d.esp_len).is_some_and(|e| e <= buf.len()) {
+                return Err(XformError::NoRoom);
+            }
+        }
+        if !self.cipher.multi_buffer() || jobs.len() < 2 {
+            for &(off, d) in jobs {
+                self.encap_finish(&mut buf[off..off + d.esp_len], &d)?;
+            }
+            return Ok(());
+        }
+        let hdr = ESP_HDR + self.enc.iv_len();
+        let mut lanes = [crate::mbcbc::Lane {
+            iv: 0,
+            data: 0,
+            len: 0,
+        }; crate::mbcbc::LANES];
+        for chunk in jobs.chunks(crate::mbcbc::LANES) {
+            for (l, &(off, d)) in lanes.iter_mut().zip(chunk) {
+                *l = crate::mbcbc::Lane {
+                    iv: off + ESP_HDR,
+                    data: off + hdr,
+                    len: d.ct_len,
+                };
+            }
+            self.cipher.encrypt_lanes(buf, &lanes[..chunk.len()])?;
+        }
+        if self.icv_len > 0 {
+            for &(off, d) in jobs {
+                let pkt = &mut buf[off..off + d.esp_len];
+                self.sign(pkt, &d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the ICV of a packet whose ciphertext is in place.
+    fn sign(&self, pkt: &mut [u8], d: &Deferred) {
+        let ct_end = ESP_HDR + self.enc.iv_len() + d.ct_len;
+        let seq_hi = ((d.seq >> 32) as u32).to_be_bytes();
+        let hi: &[u8] = if self.esn { &seq_hi } else { &[] };
+        let (signed, icv) = pkt.split_at_mut(ct_end);
+        self.integ.compute(&[signed, hi], &mut icv[..self.icv_len]);
+    }
+
+    /// Encrypts (or seals) one prepared packet, `pkt` = SPI .. end of ICV.
+    fn encap_finish(&self, pkt: &mut [u8], d: &Deferred) -> Result<(), XformError> {
+        let iv_len = self.enc.iv_len();
+        let hdr = ESP_HDR + iv_len;
+        if pkt.len() != d.esp_len || d.esp_len != hdr + d.ct_len + self.icv_len {
+            return Err(XformError::Internal("deferred packet length"));
+        }
+        let mut iv = [0u8; 16];
+        let iv = &mut iv[..iv_len];
+        iv.copy_from_slice(&pkt[ESP_HDR..hdr]);
+        if self.enc.is_aead() {
+            let mut aad = [0u8; 12];
+            let aad_len = self.aad(&mut aad, d.seq);
+            let (body, tail) = pkt[hdr..].split_at_mut(d.ct_len);
+            self.cipher.seal(iv, &aad[..aad_len], body, tail)?;
+        } else {
+            self.cipher.encrypt(iv, &mut pkt[hdr..hdr + d.ct_len])?;
+            if self.icv_len > 0 {
+                self.sign(pkt, d);
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 4106 §5 AAD: SPI | seq (32-bit) or SPI | seq high | seq low (ESN).
+    fn aad(&self, aad: &mut [u8; 12], seq: u64) -> usize {
+        aad[..4].copy_from_slice(&self.spi.to_be_bytes());
+        if self.esn {
+            aad[4..8].copy_from_slice(&((seq >> 32) as u32).to_be_bytes());
+            aad[8..12].copy_from_slice(&(seq as u32).to_be_bytes());
+            12
+        } else {
+            aad[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+            8
+        }
+    }
+}
+
 /// The transform state of one ESP SA (one direction).
 #[derive(Clone)]
 pub struct EspSa {
     spi: u32,
     enc: EncAlg,
-    cipher: Cipher,
-    integ: Integ,
+    keys: Arc<Keys>,
     icv_len: usize,
     esn: bool,
     padding: PadMode,
@@ -136,8 +258,14 @@ impl EspSa {
         Ok(EspSa {
             spi: p.spi,
             enc: p.enc,
-            cipher,
-            integ,
+            keys: Arc::new(Keys {
+                spi: p.spi,
+                enc: p.enc,
+                cipher,
+                integ,
+                icv_len,
+                esn: p.esn,
+            }),
             icv_len,
             esn: p.esn,
             padding: p.padding,
@@ -253,7 +381,7 @@ impl EspSa {
     /// Whether [`EspSa::finish_batch`] encrypts several packets side by side
     /// (AES-CBC); other ciphers still defer, one packet at a time.
     pub fn multi_buffer(&self) -> bool {
-        self.cipher.multi_buffer()
+        self.keys.cipher.multi_buffer()
     }
 
     /// As [`EspSa::encap`] (sequence number, padding, header, IV), but leaves
@@ -279,73 +407,17 @@ impl EspSa {
         buf: &mut [u8],
         jobs: &[(usize, Deferred)],
     ) -> Result<(), XformError> {
-        for &(off, d) in jobs {
-            if !off.checked_add(d.esp_len).is_some_and(|e| e <= buf.len()) {
-                return Err(XformError::NoRoom);
-            }
-        }
-        if !self.cipher.multi_buffer() || jobs.len() < 2 {
-            for &(off, d) in jobs {
-                self.encap_finish(&mut buf[off..off + d.esp_len], &d)?;
-            }
-            return Ok(());
-        }
-        let hdr = ESP_HDR + self.enc.iv_len();
-        let mut lanes = [crate::mbcbc::Lane {
-            iv: 0,
-            data: 0,
-            len: 0,
-        }; crate::mbcbc::LANES];
-        for chunk in jobs.chunks(crate::mbcbc::LANES) {
-            for (l, &(off, d)) in lanes.iter_mut().zip(chunk) {
-                *l = crate::mbcbc::Lane {
-                    iv: off + ESP_HDR,
-                    data: off + hdr,
-                    len: d.ct_len,
-                };
-            }
-            self.cipher.encrypt_lanes(buf, &lanes[..chunk.len()])?;
-        }
-        if self.icv_len > 0 {
-            for &(off, d) in jobs {
-                let pkt = &mut buf[off..off + d.esp_len];
-                self.sign(pkt, &d);
-            }
-        }
-        Ok(())
+        self.keys.finish_batch(buf, jobs)
     }
 
-    /// Writes the ICV of a packet whose ciphertext is in place.
-    fn sign(&self, pkt: &mut [u8], d: &Deferred) {
-        let ct_end = ESP_HDR + self.enc.iv_len() + d.ct_len;
-        let seq_hi = ((d.seq >> 32) as u32).to_be_bytes();
-        let hi: &[u8] = if self.esn { &seq_hi } else { &[] };
-        let (signed, icv) = pkt.split_at_mut(ct_end);
-        self.integ.compute(&[signed, hi], &mut icv[..self.icv_len]);
+    /// The SA's keys for [`Sealer::finish_batch`] on another thread (shared,
+    /// not copied).
+    pub fn sealer(&self) -> Sealer {
+        Sealer(self.keys.clone())
     }
 
-    /// Encrypts (or seals) one prepared packet, `pkt` = SPI .. end of ICV.
     fn encap_finish(&self, pkt: &mut [u8], d: &Deferred) -> Result<(), XformError> {
-        let iv_len = self.enc.iv_len();
-        let hdr = ESP_HDR + iv_len;
-        if pkt.len() != d.esp_len || d.esp_len != hdr + d.ct_len + self.icv_len {
-            return Err(XformError::Internal("deferred packet length"));
-        }
-        let mut iv = [0u8; 16];
-        let iv = &mut iv[..iv_len];
-        iv.copy_from_slice(&pkt[ESP_HDR..hdr]);
-        if self.enc.is_aead() {
-            let mut aad = [0u8; 12];
-            let aad_len = self.aad(&mut aad, d.seq);
-            let (body, tail) = pkt[hdr..].split_at_mut(d.ct_len);
-            self.cipher.seal(iv, &aad[..aad_len], body, tail)?;
-        } else {
-            self.cipher.encrypt(iv, &mut pkt[hdr..hdr + d.ct_len])?;
-            if self.icv_len > 0 {
-                self.sign(pkt, d);
-            }
-        }
-        Ok(())
+        self.keys.encap_finish(pkt, d)
     }
 
     /// Everything of encapsulation but the encryption and the ICV.
@@ -404,7 +476,7 @@ impl EspSa {
         let iv = &mut iv[..iv_len];
         match fixed_iv {
             Some(v) => iv.copy_from_slice(v),
-            None => self.cipher.make_iv(seq, iv),
+            None => self.keys.cipher.make_iv(seq, iv),
         }
         buf[esp_start + ESP_HDR..start].copy_from_slice(iv);
         Ok((
@@ -470,15 +542,15 @@ impl EspSa {
             let mut aad = [0u8; 12];
             let aad_len = self.aad(&mut aad, seq);
             let (body, tag) = pkt[ct_start..].split_at_mut(ct_len);
-            self.cipher.open(iv, &aad[..aad_len], body, tag)?;
+            self.keys.cipher.open(iv, &aad[..aad_len], body, tag)?;
         } else {
             if self.icv_len > 0 {
                 let seq_hi = ((seq >> 32) as u32).to_be_bytes();
                 let hi: &[u8] = if self.esn { &seq_hi } else { &[] };
                 let (signed, icv) = pkt.split_at(ct_end);
-                self.integ.verify(&[signed, hi], icv)?;
+                self.keys.integ.verify(&[signed, hi], icv)?;
             }
-            self.cipher.decrypt(iv, &mut pkt[ct_start..ct_end])?;
+            self.keys.cipher.decrypt(iv, &mut pkt[ct_start..ct_end])?;
         }
         self.replay.update(seq)?;
 

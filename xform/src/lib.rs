@@ -16,7 +16,7 @@ mod replay;
 
 pub use ah::{AhDecapsulated, AhParams, AhSa, IPPROTO_AH};
 pub use alg::{AuthAlg, CompAlg, EncAlg};
-pub use esp::{Decapsulated, Deferred, EspParams, EspSa, PadMode};
+pub use esp::{Decapsulated, Deferred, EspParams, EspSa, PadMode, Sealer};
 pub use ipcomp::{IpcompSa, IPPROTO_COMP, MAX_DECOMPRESSED, MIN_COMPRESS_LEN};
 pub use replay::{ReplayWindow, MAX_WINDOW};
 

@@ -104,3 +104,33 @@ fn out_of_range_jobs_are_refused() {
     assert!(s.finish_batch(&mut buf, &[(usize::MAX, d)]).is_err());
     assert!(s.finish_batch(&mut buf, &[(0, d)]).is_ok());
 }
+
+#[test]
+fn a_sealer_finishes_on_another_thread() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let mut tx = sa(0);
+    let mut rx = sa(0);
+    let head = tx.header_len();
+    let mut buf = vec![0u8; 4 * SLOT];
+    let mut jobs = Vec::new();
+    for i in 0..4 {
+        let s = &mut buf[i * SLOT..(i + 1) * SLOT];
+        s[head..head + 300].fill(i as u8);
+        let (r, d) = tx.encap_deferred(s, head, head + 300, 4).unwrap();
+        jobs.push((i * SLOT + r.start, d));
+    }
+    let sealer = tx.sealer();
+    send_sync(&sealer);
+    let buf = std::thread::spawn(move || {
+        sealer.finish_batch(&mut buf, &jobs).unwrap();
+        (buf, jobs)
+    })
+    .join()
+    .unwrap();
+    let (mut buf, jobs) = buf;
+    for (i, (off, d)) in jobs.iter().enumerate() {
+        let pkt = &mut buf[*off..off + d.esp_len];
+        let got = rx.decap(pkt).unwrap();
+        assert!(pkt[got.payload].iter().all(|&b| b == i as u8));
+    }
+}
