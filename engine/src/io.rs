@@ -537,6 +537,10 @@ struct Core {
     encap: Option<Arc<dyn UdpEncapTx>>,
     /// Outer packets of the current batch (sendmmsg / UDP GSO).
     tx: crate::txbatch::TxBatch,
+    /// Writes to the TUN device in parallel with the packet path (`None`:
+    /// inline), and the batch being filled for it.
+    tunw: Option<crate::tunout::TunThread>,
+    tunb: crate::tunout::TunBatch,
     /// Sends full batches in parallel with the packet path (`None`: inline).
     sender: Option<crate::txbatch::SendThread>,
     /// Reads from the engine's own UDP socket (GRO: several datagrams).
@@ -604,21 +608,34 @@ impl Core {
                             GroPush::Held => break,
                             GroPush::FlushFirst => {
                                 if let Some((frame, _)) = g.take() {
-                                    res = res.and(n.write_tun_frame(frame));
+                                    res = res.and(tun_out(
+                                        &mut self.tunw,
+                                        &mut self.tunb,
+                                        n,
+                                        frame,
+                                        false,
+                                    ));
                                 }
                             }
                             GroPush::Pass => {
                                 if let Some((frame, _)) = g.take() {
-                                    res = res.and(n.write_tun_frame(frame));
+                                    res = res.and(tun_out(
+                                        &mut self.tunw,
+                                        &mut self.tunb,
+                                        n,
+                                        frame,
+                                        false,
+                                    ));
                                 }
-                                res = res.and(n.write_tun(pkt));
+                                res =
+                                    res.and(tun_out(&mut self.tunw, &mut self.tunb, n, pkt, true));
                                 break;
                             }
                         }
                     }
                     res
                 }
-                Some(n) => n.write_tun(self.pkt.get(r)),
+                Some(n) => tun_out(&mut self.tunw, &mut self.tunb, n, self.pkt.get(r), true),
                 None => Err(std::io::ErrorKind::NotConnected.into()),
             },
             Verdict::Udp {
@@ -715,12 +732,19 @@ impl Core {
 
     /// Writes the coalesced inbound frame, if any (end of a batch).
     fn flush_gro(&mut self, net: Option<&Net>) {
-        if let (Some(g), Some(n)) = (self.gro.as_mut(), net) {
+        let Some(n) = net else { return };
+        if let Some(g) = self.gro.as_mut() {
             if let Some((frame, _)) = g.take() {
-                if let Err(e) = n.write_tun_frame(frame) {
+                if let Err(e) = tun_out(&mut self.tunw, &mut self.tunb, n, frame, false) {
                     debug!("data plane I/O: {e}");
                     self.kernel.count_drop(DropReason::Io);
                 }
+            }
+        }
+        if let Some(t) = &mut self.tunw {
+            t.submit(&mut self.tunb);
+            for _ in 0..t.take_failed() {
+                self.kernel.count_drop(DropReason::Io);
             }
         }
     }
@@ -921,6 +945,37 @@ impl Core {
     }
 }
 
+/// Writes a decrypted packet (`packet`: a zero `virtio_net_hdr` goes in
+/// front when the device has one) or a coalesced frame (already with its
+/// header) to the TUN device: queued for the writer thread when there is one
+/// (sent at the end of the batch), else at once.
+fn tun_out(
+    w: &mut Option<crate::tunout::TunThread>,
+    b: &mut crate::tunout::TunBatch,
+    net: &Net,
+    data: &[u8],
+    packet: bool,
+) -> std::io::Result<()> {
+    const ZERO: [u8; crate::datapath::VNET_HDR_LEN] = [0; crate::datapath::VNET_HDR_LEN];
+    let head: &[u8] = if packet && net.vnet { &ZERO } else { &[] };
+    if let Some(t) = w {
+        if b.push(head, data) {
+            return Ok(());
+        }
+        t.submit(b);
+        if b.push(head, data) {
+            return Ok(());
+        }
+        // Larger than a whole batch (cannot happen with 64 KB frames).
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    if packet {
+        net.write_tun(data)
+    } else {
+        net.write_tun_frame(data)
+    }
+}
+
 /// Waits until one of the data plane's descriptors is readable (round-robin
 /// start so no descriptor starves the others).
 async fn net_ready(net: &Net, rot: usize) -> usize {
@@ -1006,6 +1061,8 @@ async fn core_task(
         pending: Vec::new(),
         encap: None,
         tx: crate::txbatch::TxBatch::new(),
+        tunw: None,
+        tunb: crate::tunout::TunBatch::new(),
         sender: None,
         udp_buf: Vec::new(),
         routes,
@@ -1018,6 +1075,10 @@ async fn core_task(
         match crate::txbatch::SendThread::spawn(n.tx_sockets()) {
             Ok(st) => core.sender = Some(st),
             Err(e) => warn!("no send thread ({e}); sending inline"),
+        }
+        match crate::tunout::TunThread::spawn(n.tun_fd()) {
+            Ok(t) => core.tunw = Some(t),
+            Err(e) => warn!("no TUN writer thread ({e}); writing inline"),
         }
     }
     let mut rot = 0usize;

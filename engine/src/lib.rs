@@ -16,6 +16,8 @@ pub mod netio;
 pub mod sad;
 pub mod spd;
 #[cfg(feature = "io")]
+pub mod tunout;
+#[cfg(feature = "io")]
 pub mod txbatch;
 
 pub use errno::Errno;

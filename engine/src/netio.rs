@@ -388,6 +388,11 @@ impl Net {
             .map(|_| ())
     }
 
+    /// The TUN device's descriptor (owned by `readers`).
+    pub(crate) fn tun_fd(&self) -> RawFd {
+        self.tun
+    }
+
     /// The sockets batched sends go out on.
     pub(crate) fn tx_sockets(&self) -> crate::txbatch::TxSockets {
         crate::txbatch::TxSockets {
