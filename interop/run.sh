@@ -125,7 +125,9 @@ initiate() { # initiate [CHILD] [COUNT] [RESPONDER_CHILD]: bring the tunnel up; 
             if [ -n "${TRIGGER_CMD:-}" ]; then
                 eval "$TRIGGER_CMD" || sleep 0.5
             else
-                in_ns A ping -n -q -c 1 -W 1 -I "${TRIGGER_SRC:-$IN_A}" "${TRIGGER_DST:-$IN_B}" >/dev/null 2>&1
+                # a short wait: the first packets only trigger the ACQUIRE, and the loop
+                # should notice the responder's SA soon after it appears
+                in_ns A ping -n -q -c 1 -W 0.3 -I "${TRIGGER_SRC:-$IN_A}" "${TRIGGER_DST:-$IN_B}" >/dev/null 2>&1
             fi
         done
     fi
@@ -358,6 +360,8 @@ start_racoon() { # our daemon; returns 3 when it says it is not implemented yet
     pid=$!; reg pid "$pid"; disown "$pid"; echo "$pid" >"$d/daemon.pid"
     for i in $(seq 1 15); do
         sleep 0.1
+        # up and serving (the daemon logs this once its sockets are bound)
+        grep -q "racoon-rs started" "$d/daemon.out" && break
         if grep -q "IKE not available" "$d/daemon.out"; then
             echo "racoon-rs runs without an IKE core (IKE not available)" >"$RUN/pending_reason"; return 3
         fi
@@ -447,15 +451,33 @@ wire_check() {
     [ "$CAP_N" -gt 0 ] || return 0
     capture_stop
     mergecap -w "$RUN/wire.pcap" "$RUN"/wire-[0-9]*.pcap || fail "mergecap"
-    local f=$RUN/wire.pcap allowed n_ip n_bad n_clear n_esp n_ike n_mal
-    allowed='(udp.port == 500 || udp.port == 4500) && (isakmp || esp || udpencap)'
-    [ "${WIRE_ALLOW_ICMP:-no}" = yes ] && allowed="($allowed) || icmp"
-    n_ip=$(tshark -n -r "$f" -Y ip 2>/dev/null | wc -l)
-    n_bad=$(tshark -n -r "$f" -Y "ip && !($allowed)" 2>/dev/null | tee "$RUN/wire-bad.txt" | wc -l)
-    n_clear=$(tshark -n -r "$f" -Y 'ip.addr == 198.51.100.0/24' 2>/dev/null | tee "$RUN/wire-clear.txt" | wc -l)
-    n_esp=$(tshark -n -r "$f" -Y esp 2>/dev/null | wc -l)
-    n_ike=$(tshark -n -r "$f" -Y isakmp 2>/dev/null | wc -l)
-    n_mal=$(tshark -n -r "$f" -Y _ws.malformed 2>/dev/null | wc -l)
+    local f=$RUN/wire.pcap n_ip n_bad n_clear n_esp n_ike n_mal
+    # One tshark pass (the captures hold tens of thousands of ESP packets: one pass per
+    # question cost seconds each); awk classifies what these display filters would select:
+    #   ip && !((udp.port == 500 || udp.port == 4500) && (isakmp || esp || udpencap))  [|| icmp]
+    #   ip.addr == 198.51.100.0/24, esp, isakmp, _ws.malformed
+    # (udp.port and ip.src/ip.dst list every layer, as the filters see ICMP-quoted packets)
+    : >"$RUN/wire-bad.txt"; : >"$RUN/wire-clear.txt"
+    tshark -n -r "$f" -T fields -E separator='|' -e frame.number -e frame.protocols -e ip.src \
+        -e ip.dst -e udp.port >"$RUN/wire-fields.txt" 2>/dev/null || fail "tshark -r $f"
+    read -r n_ip n_bad n_clear n_esp n_ike n_mal < <(awk -F'|' -v icmp="${WIRE_ALLOW_ICMP:-no}" \
+        -v bad="$RUN/wire-bad.txt" -v clear="$RUN/wire-clear.txt" '
+        function inner(list,   n, a, i) {
+            n = split(list, a, ","); for (i = 1; i <= n; i++) if (a[i] ~ /^198\.51\.100\./) return 1
+            return 0
+        }
+        { p = ":" $2 ":" }
+        p ~ /:ip:/ {
+            ip++
+            ok = ("," $5 ",") ~ /,(500|4500),/ && p ~ /:(isakmp|esp|udpencap):/
+            if (icmp == "yes" && p ~ /:icmp:/) ok = 1
+            if (!ok) { nb++; print > bad }
+            if (inner($3) || inner($4)) { nc++; print > clear }
+        }
+        p ~ /:esp:/ { ne++ }
+        p ~ /:isakmp:/ { ni++ }
+        p ~ /:_ws\.malformed:/ { nm++ }
+        END { printf "%d %d %d %d %d %d\n", ip, nb, nc, ne, ni, nm }' "$RUN/wire-fields.txt")
     note "wire: $n_ip IP packets, $n_ike ISAKMP, $n_esp ESP, $n_bad other, $n_clear inner in clear, $n_mal malformed"
     [ "$n_bad" -eq 0 ] || fail "wire: $n_bad packets that are neither ISAKMP nor ESP-in-UDP (wire-bad.txt)"
     [ "$n_clear" -eq 0 ] || fail "wire: $n_clear inner packets in clear (wire-clear.txt)"
