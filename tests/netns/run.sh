@@ -33,7 +33,7 @@ IPSECD_BIN=${IPSECD_BIN:-$(dirname "$RACOON_BIN")/ipsecd}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-240}
 export RACOON_BIN RACOONCTL_BIN SETKEY_BIN IPSECD_BIN
 
-ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart racoon-restart-standalone lossy rekey hostile cve flood flood-aggressive"
+ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart racoon-restart-standalone acquire-storm lossy rekey hostile cve flood flood-aggressive"
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
@@ -456,6 +456,7 @@ sc_lossy() { # 20% of IKE datagrams dropped both ways (nftables numgen; no netem
 	local drops; drops=$(in_ns B nft list table inet h3loss | grep -o 'packets [0-9]*' | awk '{s+=$2} END {print s}')
 	local ph1a ph1b saa sab; ph1a=$(ph1_count A); ph1b=$(ph1_count B); saa=$(sa_count A); sab=$(sa_count B)
 	note "lossy: negotiation times (ms):$times; IKE datagrams dropped at B: $drops; after 20 s: A ph1=$ph1a SAs=$saa, B ph1=$ph1b SAs=$sab"
+	times=${times# }
 	echo "lossy_ms=${times// /,} dropped=$drops a_sa=$saa b_sa=$sab b_ph1=$ph1b" >>"$RUN/metrics"
 	[ "$saa" -eq 2 ] || fail "A holds $saa SAs (expected 2: leak or missing)"
 	[ "$ph1a" -eq 1 ] || fail "A lists $ph1a phase 1s (expected 1)"
@@ -528,6 +529,51 @@ sc_racoon_restart_standalone() { # B: ipsecd keeps the SAs while racoon is kille
 	for spi in $b_before; do
 		case " $b_after " in *" $spi "*) fail "B still holds SA $spi from before racoon's restart" ;; esac
 	done
+}
+sc_acquire_storm() { # a /16 behind B whose QM B refuses: 2,000 destinations -> ACQUIREs; A stays bounded, the tunnel works
+	topology; conf A; conf B
+	cat >>"$RUN/A/setkey.conf" <<EOF
+spdadd 198.51.100.0/26 10.200.0.0/16 any -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/unique;
+spdadd 10.200.0.0/16 198.51.100.0/26 any -P in ipsec esp/tunnel/192.0.2.2-192.0.2.1/unique;
+EOF
+	cat >>"$RUN/A/racoon.conf" <<EOF
+sainfo address 198.51.100.0/26 any address 10.200.0.0/16 any {
+	lifetime time 3600 sec;
+	encryption_algorithm aes 128;
+	authentication_algorithm hmac_sha1;
+	compression_algorithm deflate;
+}
+EOF
+	start B; start A
+	both_ways
+	local rss0; rss0=$(ps -o rss= -p "$PID_A" | tr -d ' ')
+	# 2,000 UDP datagrams to distinct destinations of the /16, 4 s
+	in_ns A "$PY" -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.51.100.1", 0))
+t = time.monotonic()
+for i in range(2000):
+    try:
+        s.sendto(b"x", ("10.200.%d.%d" % (i // 250, i % 250 + 1), 9))
+    except OSError:
+        pass
+    time.sleep(0.002)
+print("sent 2000 in %.1f s" % (time.monotonic() - t))
+' >"$RUN/storm.out" 2>&1 || fail "storm sender"
+	sleep 2
+	check_alive A B
+	ping_once A 3 >/dev/null || fail "the established tunnel stopped during the ACQUIRE storm"
+	local acq; acq=$(grep -c 'initiate new phase 2' "$RUN/A/racoon.log" || true)
+	local rss; rss=$(ps -o rss= -p "$PID_A" | tr -d ' ')
+	note "ACQUIRE storm: $(cat "$RUN/storm.out"); A started $acq phase 2s; A RSS $rss0 -> $rss KiB; SAs A=$(sa_count A)"
+	echo "phase2_starts=$acq rss_before_kib=$rss0 rss_after_kib=$rss" >>"$RUN/metrics"
+	[ "$rss" -le $((rss0 + 65536)) ] || fail "A's RSS grew by more than 64 MiB"
+	[ "$acq" -ge 2 ] || fail "the storm triggered no phase 2 at all (no ACQUIRE reached racoon)"
+	sleep 20 # the refused phase 2s time out (timer phase2 15 s)
+	check_alive A
+	tunnel_up A 10
+	[ "$(sa_count A)" -eq 2 ] || fail "A holds $(sa_count A) SAs after the storm (expected the 2 of the tunnel)"
 }
 sc_rekey() { # 20 s phase-2 lifetime, 60 s of ping -i 0.2: at most a handful lost
 	P2LIFE=20
