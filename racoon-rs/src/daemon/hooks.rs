@@ -54,6 +54,11 @@ fn remote_for(config: &conf::Config, peer: std::net::IpAddr) -> Option<&conf::Re
 }
 
 impl Hooks {
+    /// Whether a phase 1 with `remote` is up (seen in `phase1_up`, not yet down).
+    pub fn was_up(&self, remote: SocketAddr) -> bool {
+        self.local_of.contains_key(&remote)
+    }
+
     /// The scripts to run for `hook` with this peer (`local` if known).
     pub fn runs(
         &mut self,
@@ -133,6 +138,7 @@ remote anonymous {
         let local: SocketAddr = "192.0.2.1:500".parse().unwrap();
         let peer: SocketAddr = "192.0.2.2:4500".parse().unwrap();
         let up = h.runs(&config, Hook::Phase1Up, Some(local), peer);
+        assert!(h.was_up(peer));
         assert_eq!(up.len(), 1);
         assert_eq!(up[0].1, "/etc/racoon/up.sh");
         let env: HashMap<_, _> = up[0].2.iter().cloned().collect();
@@ -150,6 +156,7 @@ remote anonymous {
         // no phase1_dead script on that block
         assert!(h.runs(&config, Hook::Phase1Dead, None, peer).is_empty());
         // a second down without an up (a deleted half-open negotiation): nothing
+        assert!(!h.was_up(peer));
         assert!(h.runs(&config, Hook::Phase1Down, None, peer).is_empty());
         // another peer falls to the anonymous block
         let other: SocketAddr = "198.51.100.9:500".parse().unwrap();

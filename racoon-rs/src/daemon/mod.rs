@@ -769,6 +769,11 @@ impl Daemon {
                 remote,
                 ph2_msgid,
             } => {
+                if code == EventCode::PHASE1_DOWN && remote.is_some_and(|r| !self.hooks.was_up(r)) {
+                    // A half-open negotiation went away (timed out, evicted
+                    // by the half-open limits): no phase 1 was down.
+                    return;
+                }
                 if let Some(t) = code.text().filter(|_| self.log_admit()) {
                     let peer = remote.map(|r| r.ip().to_string());
                     info!(peer = peer.as_deref(), "{t}");
