@@ -33,7 +33,7 @@ IPSECD_BIN=${IPSECD_BIN:-$(dirname "$RACOON_BIN")/ipsecd}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-240}
 export RACOON_BIN RACOONCTL_BIN SETKEY_BIN IPSECD_BIN
 
-ALL="mm-psk establish-sa am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart racoon-restart-standalone acquire-storm lossy rekey hostile cve flood flood-aggressive"
+ALL="mm-psk establish-sa examples am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart racoon-restart-standalone acquire-storm lossy rekey hostile cve flood flood-aggressive"
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
@@ -316,6 +316,41 @@ sc_establish_sa() { # racoonctl establish-sa isakmp, then esp, with no traffic a
 	ctl A establish-sa esp inet 203.0.113.0/24 198.51.100.64/26 any && fail "establish-sa esp without a policy succeeded"
 	both_ways
 	note "establish-sa: phase 1 and 2 SAs without traffic; unknown selector refused"
+}
+example_conf() { # example_conf SIDE DIR [ADDR-SWAP]: a shipped example with only its paths rewritten
+	local side=$1 src=$ROOT/examples/$2 dir=$RUN/$1
+	mkdir -p "$dir"
+	sed -e "s|/etc/racoon/psk.txt|$dir/psk.txt|" -e "s|/var/run/racoon.pid|$dir/racoon.pid|" \
+	    -e "s|/var/racoon/racoon.sock|$dir/racoon.sock|" "$src/racoon.conf" >"$dir/racoon.conf"
+	cp "$src/psk.txt" "$dir/psk.txt"; cp "$src/setkey.conf" "$dir/setkey.conf"
+	if [ "${3:-}" = swap ]; then # the transport example's peer: the same files, addresses swapped
+		sed -i -e 's/192\.0\.2\.1/192.0.2.X/g' -e 's/192\.0\.2\.2/192.0.2.1/g' -e 's/192\.0\.2\.X/192.0.2.2/g' \
+			"$dir/racoon.conf" "$dir/psk.txt" "$dir/setkey.conf"
+	fi
+	grep -q adminsock "$dir/racoon.conf" || printf 'listen {\n\tadminsock "%s/racoon.sock";\n}\n' "$dir" >>"$dir/racoon.conf"
+	grep -q 'path pidfile' "$dir/racoon.conf" || sed -i "1i path pidfile \"$dir/racoon.pid\";" "$dir/racoon.conf"
+	chmod 600 "$dir/psk.txt"
+	"$RACOON_BIN" --check -f "$dir/racoon.conf" >"$dir/check.out" 2>&1 || { cat "$dir/check.out" >&2; fail "racoon --check ($side, examples/$2)"; }
+}
+sc_examples() { # the shipped examples/nat-t (client behind nftables masquerade) and examples/transport, unchanged but for paths
+	NAT=1
+	topology
+	example_conf A nat-t/client; example_conf B nat-t/gateway
+	start B; start A
+	wait_for 30 in_ns A ping -c1 -W1 -I 10.0.0.2 198.51.100.65 || fail "examples/nat-t: no reply through the tunnel"
+	in_ns B ping -c 2 -W 1 -I 198.51.100.65 10.0.0.2 >/dev/null || fail "examples/nat-t: gateway -> client failed"
+	note "examples/nat-t: client 10.0.0.2 <-> 198.51.100.65 through the NAT; gateway SAs $(sa_count B)"
+	kill -TERM "$PID_A" "$PID_B"; wait "$PID_A" "$PID_B" 2>/dev/null
+	cleanup_registry "$REGISTRY"
+	NAT=0 TRANSPORT=1
+	topology
+	example_conf A transport; example_conf B transport swap
+	start B; start A
+	wait_for 30 in_ns A ping -c1 -W1 -I 192.0.2.1 192.0.2.2 || fail "examples/transport: no reply"
+	sk A -D >"$RUN/A.sad"
+	grep -q 'mode=transport' "$RUN/A.sad" || fail "examples/transport: SAs are not transport mode"
+	in_ns B ping -c 2 -W 1 -I 192.0.2.2 192.0.2.1 >/dev/null || fail "examples/transport: B -> A failed"
+	note "examples/transport: both ways, transport-mode SAs A=$(sa_count A)"
 }
 sc_am_psk_fqdn() { # Aggressive Mode, fqdn identities (psk looked up by ID)
 	MODE=aggressive IDS=fqdn
