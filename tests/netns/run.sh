@@ -33,7 +33,7 @@ IPSECD_BIN=${IPSECD_BIN:-$(dirname "$RACOON_BIN")/ipsecd}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-240}
 export RACOON_BIN RACOONCTL_BIN SETKEY_BIN IPSECD_BIN
 
-ALL="mm-psk establish-sa examples am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart racoon-restart-standalone acquire-storm lossy rekey hostile cve flood flood-aggressive"
+ALL="mm-psk establish-sa examples am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart racoon-restart-standalone acquire-storm lossy rekey hostile cve socket-abuse flood flood-aggressive"
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
@@ -672,6 +672,44 @@ sc_cve() { # one crafted input set per racoon CVE against a daemon holding an SA
 	sleep 2
 	[ "$(ph1_established B)" -ge 1 ] || fail "B lost its established phase 1"
 	hostile_verify
+}
+sc_socket_abuse() { # 100 connections each to the admin and PF_KEY sockets: garbage, lying lengths, idle holders
+	topology; conf A; conf B; start B; start A
+	both_ways
+	local spis; spis=$(sa_spis A)
+	"$PY" - "$RUN/A/racoon.sock" "$RUN/A/pfkey.sock" >"$RUN/abuse.out" 2>&1 <<'PYABUSE' || { cat "$RUN/abuse.out" >&2; fail "abuse client"; }
+import os, socket, struct, sys, time
+admin, pfkey = sys.argv[1], sys.argv[2]
+held, refused, sent = [], 0, 0
+payloads = [b"", b"\xff" * 8, struct.pack("=HHHH", 0xFFFF, 0x8101, 0, 0) + b"x" * 100,
+            struct.pack("=HHHH", 8, 0x8003, 0, 0), os.urandom(3000)]
+for kind, path in (("admin", admin), ("pfkey", pfkey)):
+    for i in range(100):
+        typ = socket.SOCK_STREAM if kind == "admin" else socket.SOCK_SEQPACKET
+        s = socket.socket(socket.AF_UNIX, typ)
+        s.settimeout(1)
+        try:
+            s.connect(path)
+            p = payloads[i % len(payloads)]
+            if kind == "pfkey" and not p:
+                p = b"\x02" + os.urandom(15)  # PF_KEY v2 header with random fields
+            if p:
+                s.send(p)
+                sent += 1
+            held.append(s)
+        except OSError:
+            refused += 1
+            s.close()
+print(f"held {len(held)} connections, {refused} refused, {sent} garbage messages sent")
+time.sleep(7)  # past the admin read timeout (5 s)
+for s in held:
+    s.close()
+PYABUSE
+	note "$(cat "$RUN/abuse.out")"
+	check_alive A B
+	ctl A show-sa isakmp >/dev/null || fail "racoonctl does not work after the abuse"
+	[ "$(sa_spis A)" = "$spis" ] || fail "the abuse changed A's SAs"
+	ping_once A 3 >/dev/null || fail "tunnel traffic failed after the abuse"
 }
 sc_flood_aggressive() { # the same with Aggressive Mode first messages (a DH computation each)
 	FLOOD_AGGR=1 sc_flood
