@@ -54,6 +54,11 @@ pub trait UdpEncapTx: Send + Sync + 'static {
 /// looks at its other inputs (boringtun's `MAX_ITR`).
 const BATCH: usize = 64;
 
+/// Packets per `recvmmsg` on a raw socket, and the room for each (the
+/// largest IPv4 packet).
+const RX_SLOTS: usize = 32;
+const RX_SLOT: usize = 65_536;
+
 /// How often lifetimes are checked.
 pub const TIMER_TICK: Duration = Duration::from_millis(250);
 
@@ -543,6 +548,8 @@ struct Core {
     tunb: crate::tunout::TunBatch,
     /// Sends full batches in parallel with the packet path (`None`: inline).
     sender: Option<crate::txbatch::SendThread>,
+    /// `recvmmsg` slots for raw IPv4 reads (allocated on first use).
+    rx: Vec<u8>,
     /// Reads from the engine's own UDP socket (GRO: several datagrams).
     udp_buf: Vec<u8>,
     routes: Option<watch::Sender<HostState>>,
@@ -769,6 +776,10 @@ impl Core {
             self.drain_udp(net, fd);
             return;
         }
+        if *src == Source::Raw4 {
+            self.drain_raw4(net, fd);
+            return;
+        }
         for _ in 0..BATCH {
             let space = self.pkt.read_space();
             match fd.try_io(tokio::io::Interest::READABLE, |inner| match src {
@@ -791,6 +802,40 @@ impl Core {
                     debug!("data plane read: {e}");
                     break;
                 }
+            }
+        }
+        self.flush_gro(Some(net));
+        self.flush_tx(Some(net));
+        self.flush_pending();
+    }
+
+    /// Raw IPv4 ESP/AH/IPComp: up to [`RX_SLOTS`] packets per `recvmmsg`.
+    fn drain_raw4(&mut self, net: &Net, fd: &tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
+        use std::os::fd::AsRawFd;
+        if self.rx.is_empty() {
+            self.rx = vec![0u8; RX_SLOTS * RX_SLOT];
+        }
+        let mut lens = [0usize; RX_SLOTS];
+        for _ in 0..BATCH.div_ceil(RX_SLOTS) {
+            let arena = &mut self.rx[..];
+            let k = match fd.try_io(tokio::io::Interest::READABLE, |inner| {
+                crate::netio::recv_many(inner.as_raw_fd(), arena, RX_SLOT, &mut lens)
+            }) {
+                Ok(k) => k,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    debug!("data plane read: {e}");
+                    break;
+                }
+            };
+            let now = now();
+            for (i, &n) in lens.iter().enumerate().take(k) {
+                self.pkt.load(&self.rx[i * RX_SLOT..i * RX_SLOT + n]);
+                let v = self.kernel.inbound(now, &mut self.pkt, &mut self.pending);
+                self.emit(Some(net), v);
+            }
+            if k < RX_SLOTS {
+                break; // drained (the next read would block)
             }
         }
         self.flush_gro(Some(net));
@@ -1065,6 +1110,7 @@ async fn core_task(
         tunb: crate::tunout::TunBatch::new(),
         sender: None,
         udp_buf: Vec::new(),
+        rx: Vec::new(),
         routes,
         routes_gen: None,
     };

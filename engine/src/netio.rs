@@ -484,6 +484,50 @@ pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// `recvmmsg`: up to `lens.len()` datagrams into consecutive `slot`-byte
+/// slots of `arena`; their lengths go to `lens`. Returns how many were read
+/// (`WouldBlock` when none was waiting). A datagram longer than a slot is
+/// cut (use a slot of the largest packet the socket can deliver).
+pub(crate) fn recv_many(
+    fd: RawFd,
+    arena: &mut [u8],
+    slot: usize,
+    lens: &mut [usize],
+) -> io::Result<usize> {
+    const MAX: usize = 64;
+    let n = lens.len().min(MAX).min(arena.len() / slot.max(1));
+    // SAFETY: zeroed plain-old-data arrays; every iovec points into `arena`
+    // at a disjoint slot within its bounds; all outlive the call.
+    let mut iovs: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
+    let mut msgs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
+    for i in 0..n {
+        iovs[i] = libc::iovec {
+            iov_base: arena[i * slot..].as_mut_ptr().cast(),
+            iov_len: slot,
+        };
+        msgs[i].msg_hdr.msg_iov = &mut iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: msgs[..n] are initialised above.
+    let r = unsafe {
+        libc::recvmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let r = r as usize;
+    for (l, m) in lens.iter_mut().zip(&msgs[..r]) {
+        *l = (m.msg_len as usize).min(slot);
+    }
+    Ok(r)
+}
+
 /// Runs `ip ARGS…`; an error carries its stderr.
 pub fn run_ip(args: &[&str]) -> io::Result<()> {
     let out = Command::new("ip").args(args).output()?;
@@ -745,6 +789,31 @@ pub(crate) fn recv6(fd: &OwnedFd, buf: &mut [u8], proto: u8) -> io::Result<usize
 mod tests {
     use super::*;
     use crate::datapath::Guard;
+
+    #[test]
+    fn recv_many_reads_a_burst_into_slots() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut arena = vec![0u8; 8 * 100];
+        let mut lens = [0usize; 8];
+        let e = recv_many(rx.as_raw_fd(), &mut arena, 100, &mut lens).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        for i in 0..5u8 {
+            tx.send_to(&vec![i; 10 + usize::from(i)], rx.local_addr().unwrap())
+                .unwrap();
+        }
+        tx.send_to(&[9u8; 150], rx.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let k = recv_many(rx.as_raw_fd(), &mut arena, 100, &mut lens).unwrap();
+        assert_eq!(k, 6);
+        for i in 0..5 {
+            assert_eq!(lens[i], 10 + i);
+            assert!(arena[i * 100..i * 100 + lens[i]]
+                .iter()
+                .all(|&b| b == i as u8));
+        }
+        assert_eq!(lens[5], 100, "cut to the slot");
+    }
 
     #[test]
     fn nft_script_drops_guarded_cleartext_only() {
