@@ -1186,6 +1186,24 @@ impl Endpoint {
         self.contacted.remove(&peer);
     }
 
+    /// Forgets one phase 1 that is not established (the driver's half-open
+    /// eviction): `icookie` and `remote` name it. Nothing is sent; phase 2s
+    /// waiting for it fail as on any phase-1 removal. Returns whether it existed.
+    pub fn drop_half_open(&mut self, icookie: [u8; 8], remote: SocketAddr) -> bool {
+        let id = self
+            .ph1s
+            .values()
+            .find(|p| p.icky == icookie && p.remote == remote && !p.is_established())
+            .map(|p| p.id);
+        match id {
+            Some(id) => {
+                self.remove_ph1(id, false);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Deletes every phase-1 SA (`flush-sa isakmp`).
     pub fn flush_phase1(&mut self, now: Instant) {
         let ids: Vec<u64> = self.ph1s.keys().copied().collect();

@@ -427,7 +427,10 @@ def cmd_cve(a):
 # ---------------------------------------------------------------------------
 def cmd_flood(a):
     net = ipaddress.ip_network(a.sources)
-    hosts = [str(net.network_address + 1 + i) for i in range(min(a.n_sources, net.num_addresses - 2))]
+    if net.num_addresses == 1:  # one (spoofed) address, e.g. a configured peer's
+        hosts = [str(net.network_address)]
+    else:
+        hosts = [str(net.network_address + 1 + i) for i in range(min(a.n_sources, net.num_addresses - 2))]
     raw = Raw()
     deadline = time.monotonic() + a.seconds
     gap = a.seconds / max(a.count, 1)

@@ -769,6 +769,19 @@ EOF
 		>>"$RUN/flood.out" 2>&1 || fail "single-source flood"
 	local single; single=$(ctl B show-sa isakmp | grep -c '^10\.78\.0\.1\.' || true)
 	check_alive A B
+	# 4) spoofing the configured peer (A = 192.0.2.1) must not lock it out: 40 MM1 "from" A,
+	#    then A renegotiates at once
+	in_ns B sysctl -qw net.ipv4.conf.all.rp_filter=0 "net.ipv4.conf.h3${TOK}g.rp_filter=0"
+	in_ns F "$PY" "$CRAFT" flood 192.0.2.2 --sources 192.0.2.1/32 --count 40 --seconds 1 >>"$RUN/flood.out" 2>&1 ||
+		fail "spoofed-peer flood"
+	local spoofed; spoofed=$(ctl B -l show-sa isakmp | awk 'NR>1 && $1 ~ /^192\.0\.2\.1\./ && $3 != 9' | wc -l)
+	ctl A delete-sa isakmp inet 192.0.2.1 192.0.2.2 >/dev/null 2>&1 || fail "racoonctl delete-sa on A failed"
+	local t2; t2=$(date +%s%3N)
+	wait_for 10 renegotiated A || fail "A could not renegotiate after its address was spoofed 40 times"
+	local spoof_ms=$(($(date +%s%3N) - t2))
+	note "spoofed configured peer: B held $spoofed half-open from 192.0.2.1; A renegotiated in $spoof_ms ms"
+	echo "spoofed_peer_half_open=$spoofed spoofed_peer_renegotiation_ms=$spoof_ms" >>"$RUN/metrics"
+	check_alive A B
 	kill -TERM "$PID_B"; wait "$PID_B" 2>/dev/null
 	local lim; lim=$(grep -o 'half-open limit: [0-9]* dropped, [0-9]* evicted, [0-9]* shed' "$RUN/B/racoon.log" | tail -1)
 	note "flood: new negotiation took $((t1 - t0)) ms (flood still running then: $during); B's $lim; B phase-1 entries 5 s in: $half; one source holds $single"

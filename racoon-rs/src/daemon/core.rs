@@ -279,6 +279,12 @@ pub trait IkeCore: Send {
     ) -> Result<usize, AdminError>;
     /// `flush-sa isakmp`.
     fn flush_phase1(&mut self, now: Instant);
+    /// Forget one phase 1 that is not established (half-open eviction), named
+    /// by its initiator cookie and peer; nothing is sent. Returns whether it
+    /// existed.
+    fn drop_half_open(&mut self, _icookie: [u8; 8], _remote: SocketAddr) -> bool {
+        false
+    }
     /// SIGHUP / `reload-config`: keep established SAs that still match.
     fn reload(&mut self, now: Instant, config: CoreConfig);
     /// SIGTERM/SIGINT: send DELETEs for every SA; the driver drains the

@@ -292,6 +292,10 @@ impl IkeCore for IkeEndpointCore {
         self.ep.flush_phase1(now);
     }
 
+    fn drop_half_open(&mut self, icookie: [u8; 8], remote: SocketAddr) -> bool {
+        self.ep.drop_half_open(icookie, remote)
+    }
+
     fn reload(&mut self, _now: Instant, config: CoreConfig) {
         let psk = config.psk.as_deref().cloned().unwrap_or_default();
         self.ep.reload((*config.config).clone(), psk);

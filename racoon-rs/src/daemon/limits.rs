@@ -8,12 +8,16 @@
 //! cookie zero, message ID 0, Main or Aggressive Mode) before the core does:
 //!
 //! * **per peer**: at most [`MAX_HALF_OPEN_PER_PEER`] half-open phase 1s per
-//!   source address; further new initiations from it are dropped (counted);
+//!   source address; further new initiations from it are dropped (counted) —
+//!   except from a peer with an address-specific `remote` block, whose new
+//!   first message replaces its own oldest half-open responder negotiation
+//!   (spoofing its address with 8 datagrams must not lock it out);
 //! * **total**: once [`EVICT_AT`] phase 1s are half-open, the oldest half-open
-//!   *responder* negotiation of a peer that has no established phase 1 and no
-//!   address-specific `remote` block is evicted to make room (like a SYN
-//!   cache), so a new legitimate negotiation still gets a slot during a flood.
-//!   Our own initiations and configured peers' negotiations are never evicted.
+//!   *responder* negotiation is evicted to make room (like a SYN cache),
+//!   preferring peers without an established phase 1 and without an
+//!   address-specific `remote` block, so a new legitimate negotiation still
+//!   gets a slot during a flood. Our own initiations are never evicted.
+//!   Eviction forgets exactly one negotiation and sends nothing.
 //!
 //! * **load shedding**: a new initiation from a peer without an
 //!   address-specific `remote` block that waited more than [`MAX_QUEUE_DELAY`]
@@ -32,7 +36,7 @@
 //! allocates per datagram beyond the core's phase-1 listing.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::core::Phase1Info;
 
@@ -57,8 +61,9 @@ pub enum Verdict {
     Pass,
     /// Drop it: the source already holds its share of half-open SAs.
     Drop,
-    /// Delete the half-open phase 1s of this peer, then hand it to the core.
-    Evict(IpAddr),
+    /// Forget this half-open phase 1 (initiator cookie, peer), then hand the
+    /// datagram to the core.
+    Evict([u8; 8], SocketAddr),
 }
 
 /// If `data` is an ISAKMP message opening a new phase 1 (Main or Aggressive
@@ -133,16 +138,30 @@ impl Admission {
         {
             return Verdict::Pass;
         }
-        let half_open = sas.iter().filter(|p| p.status != ESTABLISHED);
-        let from_peer = half_open
-            .clone()
-            .filter(|p| p.remote.ip() == remote)
-            .count();
+        let half_open = || sas.iter().filter(|p| p.status != ESTABLISHED);
+        let evict = |this: &mut Admission, p: &Phase1Info| {
+            this.evicted = this.evicted.saturating_add(1);
+            let mut c = [0u8; 8];
+            c.copy_from_slice(&p.cookies[..8]);
+            Verdict::Evict(c, p.remote)
+        };
+        let from_peer = half_open().filter(|p| p.remote.ip() == remote).count();
         if from_peer >= MAX_HALF_OPEN_PER_PEER {
+            // A configured peer's address may be spoofed to lock it out: its
+            // newest first message replaces its oldest half-open responder
+            // negotiation instead of being dropped.
+            if self.protected.contains(&remote) {
+                if let Some(p) = half_open()
+                    .filter(|p| p.remote.ip() == remote && !p.initiator)
+                    .min_by_key(|p| p.created)
+                {
+                    return evict(self, p);
+                }
+            }
             self.dropped = self.dropped.saturating_add(1);
             return Verdict::Drop;
         }
-        if half_open.clone().count() < EVICT_AT {
+        if half_open().count() < EVICT_AT {
             return Verdict::Pass;
         }
         let established: HashSet<IpAddr> = sas
@@ -150,22 +169,19 @@ impl Admission {
             .filter(|p| p.status == ESTABLISHED)
             .map(|p| p.remote.ip())
             .collect();
-        let victim = half_open
+        // The oldest half-open responder negotiation of an unconfigured peer
+        // without an established phase 1; failing that, of a configured one.
+        let responders = || half_open().filter(|p| !p.initiator);
+        let victim = responders()
             .filter(|p| {
                 let ip = p.remote.ip();
-                !p.initiator
-                    && ip != remote
-                    && !self.protected.contains(&ip)
-                    && !established.contains(&ip)
+                !self.protected.contains(&ip) && !established.contains(&ip)
             })
             .min_by_key(|p| p.created)
-            .map(|p| p.remote.ip());
+            .or_else(|| responders().min_by_key(|p| p.created));
         match victim {
-            Some(ip) => {
-                self.evicted = self.evicted.saturating_add(1);
-                Verdict::Evict(ip)
-            }
-            // Nothing evictable: the core's own hard limit decides.
+            Some(p) => evict(self, p),
+            // Only our own initiations are half-open: the core's limit decides.
             None => Verdict::Pass,
         }
     }
@@ -304,14 +320,49 @@ mod tests {
         }
         let v = a.decide("192.0.2.1".parse().unwrap(), [250; 8], &sas);
         assert!(a.protected.contains(&"10.2.0.1".parse().unwrap()));
-        assert_eq!(v, Verdict::Evict("10.9.0.5".parse().unwrap()));
+        assert_eq!(v, Verdict::Evict([5; 8], "10.9.0.5:500".parse().unwrap()));
         assert_eq!(a.evicted, 1);
+        // with only configured peers and our own initiations half-open, the
+        // oldest configured peer's responder negotiation goes
+        let only: Vec<Phase1Info> = (0..EVICT_AT)
+            .map(|i| sa("10.2.0.1", i as u8, 2, i % 2 == 0, 300 - i as u64))
+            .collect();
+        assert_eq!(
+            a.decide("192.0.2.1".parse().unwrap(), [250; 8], &only),
+            Verdict::Evict([1; 8], "10.2.0.1:500".parse().unwrap())
+        );
         // below the threshold nothing is evicted
         sas.truncate(10);
         assert_eq!(
             a.decide("192.0.2.1".parse().unwrap(), [250; 8], &sas),
             Verdict::Pass
         );
+    }
+
+    #[test]
+    fn a_spoofed_configured_peer_is_not_locked_out() {
+        let config = conf::parse(
+            "remote 10.2.0.1 { exchange_mode main; proposal { encryption_algorithm aes; hash_algorithm sha1; authentication_method pre_shared_key; dh_group modp2048; } }",
+            "test.conf",
+        )
+        .expect("test config parses")
+        .config;
+        let mut a = Admission::new(&config);
+        let peer: IpAddr = "10.2.0.1".parse().unwrap();
+        let sas: Vec<Phase1Info> = (0..MAX_HALF_OPEN_PER_PEER as u8)
+            .map(|i| sa("10.2.0.1", i + 1, 2, false, 10 + u64::from(i)))
+            .collect();
+        // the oldest (cookie 8, 17 s) makes room instead of a drop
+        assert_eq!(
+            a.decide(peer, [99; 8], &sas),
+            Verdict::Evict([8; 8], "10.2.0.1:500".parse().unwrap())
+        );
+        assert_eq!(a.dropped, 0);
+        // our own initiations are not evicted for it
+        let ours: Vec<Phase1Info> = (0..MAX_HALF_OPEN_PER_PEER as u8)
+            .map(|i| sa("10.2.0.1", i + 1, 2, true, 10))
+            .collect();
+        assert_eq!(a.decide(peer, [99; 8], &ours), Verdict::Drop);
     }
 
     #[test]

@@ -698,15 +698,14 @@ impl Daemon {
                     }
                     return;
                 }
-                limits::Verdict::Evict(victim) => {
+                limits::Verdict::Evict(icookie, victim) => {
                     let n = self.admission.evicted;
                     if n.is_power_of_two() {
                         warn!(
-                            "{} half-open phase 1 negotiations: evicting the oldest ({victim}) ({n} evictions so far)",
-                            limits::EVICT_AT
+                            "half-open phase 1 limits: evicting the oldest negotiation ({victim}) ({n} evictions so far)"
                         );
                     }
-                    let _ = self.core.delete_peer(now, None, victim);
+                    self.core.drop_half_open(icookie, victim);
                 }
             }
         }
