@@ -889,24 +889,23 @@ impl Endpoint {
         }
     }
 
-    /// Queues an unencrypted notify (only used before keys exist) or logs.
+    /// Tells the peer why (HASH(1)-protected once keys exist, else in the clear), logs, drops.
     pub(crate) fn fail_ph1(&mut self, id: u64, err: &Error) {
-        // certificate and signature failures: keys exist, the peer can read an encrypted
-        // informational (what strongSwan sends in the same case)
-        if matches!(err, Error::InvalidCert(_) | Error::SigAuthFailed(_)) {
-            let keys = self.ph1s.get(&id).is_some_and(|p| p.keys.is_some());
-            let n = err.notify();
-            if let (true, Some(n), Some(p)) = (keys, n, self.ph1s.get(&id)) {
-                let nt = Payload::Notify(isakmp::Notify {
-                    doi: isakmp::Doi::IPSEC,
-                    protocol: ProtocolId::ISAKMP,
-                    notify_type: n,
-                    spi: [p.icky, p.rcky].concat(),
-                    data: Vec::new(),
-                });
-                let now = p.created;
-                let _ = self.send_info(now, id, vec![nt]);
-            }
+        // racoon's isakmp_info_send_common: once SKEYID_a exists the notify goes with HASH(1),
+        // encrypted (the peer can verify it and give up at once: strongSwan does the same, and
+        // our info_input acts on such an error notify before phase 1 completes); before that
+        // it goes in the clear
+        let keys = self.ph1s.get(&id).is_some_and(|p| p.keys.is_some());
+        if let (true, Some(n), Some(p)) = (keys, err.notify(), self.ph1s.get(&id)) {
+            let nt = Payload::Notify(isakmp::Notify {
+                doi: isakmp::Doi::IPSEC,
+                protocol: ProtocolId::ISAKMP,
+                notify_type: n,
+                spi: [p.icky, p.rcky].concat(),
+                data: Vec::new(),
+            });
+            let now = p.created;
+            let _ = self.send_info(now, id, vec![nt]);
         }
         let Some(p) = self.ph1s.get_mut(&id) else {
             return;
@@ -924,11 +923,7 @@ impl Endpoint {
             remote,
             reason: msg,
         });
-        let silent = matches!(
-            err,
-            Error::AuthenticationFailed | Error::InvalidCert(_) | Error::SigAuthFailed(_)
-        );
-        if let (Some(n), false) = (err.notify(), silent) {
+        if let (Some(n), false) = (err.notify(), keys) {
             // notify in the clear, as racoon does before keys exist
             let nt = Payload::Notify(isakmp::Notify {
                 doi: isakmp::Doi::IPSEC,

@@ -603,8 +603,14 @@ impl Endpoint {
                 Ok(())
             }
             // A certificate or signature that does not verify ends the negotiation: nothing of
-            // the message was trusted (CVE-2004-0155).
-            Err(e @ (Error::InvalidCert(_) | Error::SigAuthFailed(_))) => {
+            // the message was trusted (CVE-2004-0155). So does an ID that verify_identifier
+            // rejects in MM5/MM6: those are checked after the message authenticated, and the
+            // peer learns why (encrypted INVALID-ID-INFORMATION) instead of retransmitting
+            // into an SA whose IV has moved on.
+            Err(e @ (Error::InvalidCert(_) | Error::SigAuthFailed(_)))
+            | Err(e @ Error::InvalidId)
+                if !matches!(e, Error::InvalidId) || m.hdr.is_encrypted() =>
+            {
                 // the notify goes encrypted under the IV the peer now holds: the last block of
                 // the message it sent (the SA ends here, nothing else uses this IV)
                 if let (Some(iv), Some(p)) = (&m.staged_iv, self.ph1s.get_mut(&id)) {

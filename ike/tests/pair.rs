@@ -1249,3 +1249,50 @@ sainfo anonymous {{ {esp} }}"
     assert_eq!(oa(&p.a, pfkey::MsgType::UPDATE), Some(ip(B)));
     assert_eq!(oa(&p.a, pfkey::MsgType::ADD), Some(ip("198.51.100.9")));
 }
+
+/// Main Mode responder that rejects the initiator's ID at MM5: keys exist, so (as racoon's
+/// isakmp_info_send_common) it sends INVALID-ID-INFORMATION encrypted with HASH(1); the
+/// initiator verifies it and ends its phase 1 at once with the reason, instead of
+/// retransmitting MM5 until its phase-1 timer gives up.
+#[test]
+fn rejected_id_is_reported_under_hash1_and_ends_the_initiators_phase1() {
+    let mut s = Setup::default();
+    s.a.extra_remote = "my_identifier fqdn \"mallory.example.org\";".into();
+    s.b.extra_remote = "peers_identifier fqdn \"alice.example.org\"; verify_identifier on;".into();
+    let mut p = pair(&s);
+    let t0 = p.now;
+    trigger(&mut p);
+    assert_eq!(p.a.sa_count() + p.b.sa_count(), 0);
+    let a_logs = p.a.logs();
+    assert!(
+        a_logs
+            .iter()
+            .any(|l| l.contains("the peer sent INVALID-ID-INFORMATION")),
+        "a: {a_logs:?}\nb: {:?}",
+        p.b.logs()
+    );
+    // b's notify was encrypted (HASH(1)), and a sent MM5 once: no retransmission needed
+    let infos: Vec<isakmp::Header> = p
+        .captured
+        .iter()
+        .filter(|d| !d.a_to_b)
+        .filter_map(|d| isakmp::Header::decode(&d.t.data).ok())
+        .filter(|h| h.exchange == isakmp::ExchangeType::INFORMATIONAL)
+        .collect();
+    assert_eq!(infos.len(), 1, "{infos:?}");
+    assert!(infos[0].is_encrypted());
+    let mm5s = p
+        .captured
+        .iter()
+        .filter(|d| d.a_to_b)
+        .filter_map(|d| isakmp::Header::decode(&d.t.data).ok())
+        .filter(|h| h.exchange == isakmp::ExchangeType::MAIN && h.is_encrypted())
+        .count();
+    assert_eq!(mm5s, 1);
+    let failed_at =
+        p.a.events
+            .iter()
+            .position(|e| matches!(e, Event::Phase1Failed { .. }));
+    assert!(failed_at.is_some(), "a: {a_logs:?}");
+    assert!(p.now.duration_since(t0) <= Duration::from_secs(61));
+}
