@@ -605,10 +605,13 @@ print("sent 2000 in %.1f s" % (time.monotonic() - t))
 	echo "phase2_starts=$acq rss_before_kib=$rss0 rss_after_kib=$rss" >>"$RUN/metrics"
 	[ "$rss" -le $((rss0 + 65536)) ] || fail "A's RSS grew by more than 64 MiB"
 	[ "$acq" -ge 2 ] || fail "the storm triggered no phase 2 at all (no ACQUIRE reached racoon)"
-	sleep 20 # the refused phase 2s time out (timer phase2 15 s)
+	# the refused phase 2 times out (timer phase2 15 s); its larval (GETSPI) SA is not deleted by
+	# the core but expires in the engine ~30 s after GETSPI, as a Linux acquire state does
+	local t0; t0=$(date +%s)
+	wait_for 45 is sa_count A -eq 2 || fail "A holds $(sa_count A) SAs 45 s after the storm (expected the 2 of the tunnel)"
+	note "the larval SA was gone $(($(date +%s) - t0)) s after the storm"
 	check_alive A
 	tunnel_up A 10
-	[ "$(sa_count A)" -eq 2 ] || fail "A holds $(sa_count A) SAs after the storm (expected the 2 of the tunnel)"
 }
 sc_rekey() { # 20 s phase-2 lifetime, 60 s of ping -i 0.2: at most a handful lost
 	P2LIFE=20
