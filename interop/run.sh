@@ -416,7 +416,7 @@ capture_stop() {
 # encrypted ISAKMP message we sent under a logged phase 1 must decrypt (tshark then shows its
 # payloads) without a malformed-packet error.
 ike_decrypt_check() {
-    local f=$RUN/ike.pcap keys=() line cookies n_enc n_dec n_mal our_ip=192.0.2.1
+    local f=$RUN/ike.pcap keys=() line cookies n_enc n_dec n_penc n_pdec n_mal our_ip=192.0.2.1
     [ "$SIDE_A" = racoon ] || return 0
     mergecap -w "$f" "$RUN"/ike-[0-9]*.pcap || fail "mergecap (ISAKMP)"
     while IFS= read -r line; do
@@ -428,21 +428,34 @@ ike_decrypt_check() {
     fi
     cookies=$(grep -o 'ikev1_decryption_table: [0-9a-f]*,' "$RUN/A/daemon.out" | grep -o '[0-9a-f]\{16\}' |
         sort -u | paste -sd' ')
-    # one pass for the fields: our messages (side A is 192.0.2.1 on the captured link, also
-    # behind the NAT), encrypted, under a cookie we logged a key for; decrypted = tshark found
-    # payloads in them
+    # one pass for the fields; then per encrypted message under a cookie we logged a key for
+    # (ours: from side A, which is 192.0.2.1 on the captured link, also behind the NAT; and
+    # the peer's, under the same key): decrypted = tshark dissected payloads in it without a
+    # malformed-packet or other expert error (a wrong key decrypts to garbage that tshark
+    # still starts to dissect, then flags as malformed). IKE fragments count once, as the
+    # message tshark reassembled (flags "0,1", payloads "132,...").
     tshark -n -r "$f" "${keys[@]}" -T fields -E separator='|' -e frame.number -e ip.src \
-        -e isakmp.flag_e -e isakmp.ispi -e isakmp.typepayload >"$RUN/ike-fields.txt" 2>/dev/null
-    n_enc=$(awk -F'|' -v me="$our_ip" -v ck="$cookies" 'BEGIN { n = split(ck, a, " "); for (i = 1; i <= n; i++) k[a[i]] = 1 }
-        $2 == me && $3 == 1 && ($4 in k) { c++ } END { print c + 0 }' "$RUN/ike-fields.txt")
-    n_dec=$(awk -F'|' -v me="$our_ip" -v ck="$cookies" 'BEGIN { n = split(ck, a, " "); for (i = 1; i <= n; i++) k[a[i]] = 1 }
-        $2 == me && $3 == 1 && ($4 in k) && $5 != "" { c++ } END { print c + 0 }' "$RUN/ike-fields.txt")
-    # and one for the dissection, kept for reading: no malformed packet, no expert error
-    tshark -n -r "$f" "${keys[@]}" -V >"$RUN/ike-decrypted-full.txt" 2>/dev/null
-    n_mal=$(grep -cE 'Malformed Packet|Expert Info \(Error' "$RUN/ike-decrypted-full.txt")
-    note "wire: $n_dec of $n_enc encrypted ISAKMP messages from racoon-rs decrypted by tshark, $n_mal malformed/errors"
+        -e isakmp.flag_e -e isakmp.ispi -e isakmp.typepayload -e _ws.expert.severity \
+        -e _ws.malformed >"$RUN/ike-fields.txt" 2>/dev/null
+    read -r n_enc n_dec n_penc n_pdec n_mal < <(awk -F'|' -v me="$our_ip" -v ck="$cookies" '
+        function has1(l,   n, a, i) { n = split(l, a, ","); for (i = 1; i <= n; i++) if (a[i] == 1) return 1; return 0 }
+        function dec(l,   n, a, i) { n = split(l, a, ","); for (i = 1; i <= n; i++) if (a[i] != "" && a[i] != 132) return 1; return 0 }
+        # expert severity 0x800000 = error
+        function err(sev, mal,   n, a, i) { if (mal != "") return 1; n = split(sev, a, ","); for (i = 1; i <= n; i++) if (a[i] + 0 >= 8388608) return 1; return 0 }
+        BEGIN { n = split(ck, a, " "); for (i = 1; i <= n; i++) k[a[i]] = 1 }
+        { split($4, c, ","); bad = err($6, $7); m += bad }
+        has1($3) && (c[1] in k) {
+            ok = dec($5) && !bad
+            if ($2 == me) { e++; d += ok } else { pe++; pd += ok }
+        }
+        END { printf "%d %d %d %d %d\n", e, d, pe, pd, m }' "$RUN/ike-fields.txt")
+    # the dissection, for reading when something did not decrypt
+    [ "$n_mal" -eq 0 ] && [ "$n_dec" -eq "$n_enc" ] && [ "$n_pdec" -eq "$n_penc" ] ||
+        tshark -n -r "$f" "${keys[@]}" -V >"$RUN/ike-decrypted-full.txt" 2>/dev/null
+    note "wire: tshark decrypted $n_dec of $n_enc encrypted ISAKMP messages from racoon-rs and $n_pdec of $n_penc from the peer with the logged keys, $n_mal malformed/errors"
     [ "$n_mal" -eq 0 ] || fail "wire: $n_mal malformed packets or expert errors in the decrypted ISAKMP (ike-decrypted-full.txt)"
     [ "$n_dec" -eq "$n_enc" ] || fail "wire: only $n_dec of $n_enc of our encrypted ISAKMP messages decrypt with the logged keys (ike-fields.txt)"
+    [ "$n_pdec" -eq "$n_penc" ] || fail "wire: only $n_pdec of $n_penc of the peer's encrypted ISAKMP messages decrypt with our logged keys (ike-fields.txt)"
     if [ "$EXPECT" = pass ]; then [ "$n_enc" -gt 0 ] || fail "wire: no encrypted ISAKMP message of ours captured"; fi
     return 0
 }
