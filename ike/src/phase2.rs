@@ -632,6 +632,33 @@ impl Endpoint {
         }
     }
 
+    /// [`Self::verify_hash`] for a message of the running exchange `id`: `f` gets the
+    /// phase-1 keys, the exchange and the bytes after the HASH payload.
+    fn verify_qm_hash(
+        &self,
+        id: u64,
+        m: &Inbound<'_>,
+        f: impl FnOnce(&crate::crypto::Phase1Keys, &Ph2, &[u8]) -> Vec<u8>,
+    ) -> Result<()> {
+        let q = self.ph2s.get(&id).ok_or(Error::UnexpectedState("ph2"))?;
+        let p1 = q.ph1.ok_or(Error::UnexpectedState("ph1"))?;
+        self.verify_hash(p1, m, |k, rest| f(k, q, rest))
+    }
+
+    /// A verified message of exchange `id` is accepted: its IV (the next message's) and its
+    /// fingerprint (a retransmission gets our stored reply) are committed.
+    fn accept_qm(&mut self, id: u64, m: &Inbound<'_>) -> Result<&mut Ph2> {
+        let q = self
+            .ph2s
+            .get_mut(&id)
+            .ok_or(Error::UnexpectedState("ph2"))?;
+        if let Some(iv) = &m.staged_iv {
+            q.iv = iv.clone();
+        }
+        q.last_recv = Some(m.fingerprint.clone());
+        Ok(q)
+    }
+
     fn qm1_in(&mut self, p1: u64, m: &Inbound<'_>) -> Result<()> {
         check(MsgKind::QuickSa, m.payloads, m.hdr.is_encrypted())?;
         let mid = m.hdr.message_id;
@@ -863,11 +890,8 @@ impl Endpoint {
 
     fn qm2_in(&mut self, id: u64, m: &Inbound<'_>) -> Result<()> {
         check(MsgKind::QuickSa, m.payloads, m.hdr.is_encrypted())?;
+        self.verify_qm_hash(id, m, |k, q, rest| k.qm_hash2(q.msgid, &q.ni, rest))?;
         let q = self.ph2s.get(&id).ok_or(Error::UnexpectedState("ph2"))?;
-        let p1 = q.ph1.ok_or(Error::UnexpectedState("ph1"))?;
-        let ni = q.ni.clone();
-        let mid = q.msgid;
-        self.verify_hash(p1, m, |k, rest| k.qm_hash2(mid, &ni, rest))?;
         let sa = m.sa_payload().ok_or(Error::PayloadCount(1))?;
         let nr = m.nonce().ok_or(Error::PayloadCount(10))?;
         if nr.len() < 8 || nr.len() > MAX_NONCE {
@@ -896,17 +920,10 @@ impl Endpoint {
                 }
             }
         }
-        let q = self
-            .ph2s
-            .get_mut(&id)
-            .ok_or(Error::UnexpectedState("ph2"))?;
+        let q = self.accept_qm(id, m)?;
         q.chosen = chosen;
         q.nr = nr.clone();
         q.peer_ke = ke.cloned().unwrap_or_default();
-        if let Some(iv) = &m.staged_iv {
-            q.iv = iv.clone();
-        }
-        q.last_recv = Some(m.fingerprint.clone());
         q.qm.commit |= m.hdr.flags.contains(Flags::COMMIT);
         let local_ip = q.local_ip;
         q.qm.natoa = natoa_of(m, Role::Initiator, local_ip)?;
@@ -940,10 +957,7 @@ impl Endpoint {
     /// N). The initiator installs now.
     fn qm4_in(&mut self, id: u64, m: &Inbound<'_>) -> Result<()> {
         check(MsgKind::Info, m.payloads, m.hdr.is_encrypted())?;
-        let q = self.ph2s.get(&id).ok_or(Error::UnexpectedState("ph2"))?;
-        let p1 = q.ph1.ok_or(Error::UnexpectedState("ph1"))?;
-        let mid = q.msgid;
-        self.verify_hash(p1, m, |k, rest| k.qm_hash1(mid, rest))?;
+        self.verify_qm_hash(id, m, |k, q, rest| k.qm_hash1(q.msgid, rest))?;
         let connected = m
             .payloads
             .iter()
@@ -951,15 +965,7 @@ impl Endpoint {
         if !connected {
             return Err(Error::PeerMisbehaved("commit: QM4 without CONNECTED"));
         }
-        let q = self
-            .ph2s
-            .get_mut(&id)
-            .ok_or(Error::UnexpectedState("ph2"))?;
-        if let Some(iv) = &m.staged_iv {
-            q.iv = iv.clone();
-        }
-        q.last_recv = Some(m.fingerprint.clone());
-        q.retx = None;
+        self.accept_qm(id, m)?.retx = None;
         self.install(m.now, id)?;
         self.ph2_done(m.now, id);
         Ok(())
@@ -967,19 +973,8 @@ impl Endpoint {
 
     fn qm3_in(&mut self, id: u64, m: &Inbound<'_>) -> Result<()> {
         check(MsgKind::QuickThird, m.payloads, m.hdr.is_encrypted())?;
-        let q = self.ph2s.get(&id).ok_or(Error::UnexpectedState("ph2"))?;
-        let p1 = q.ph1.ok_or(Error::UnexpectedState("ph1"))?;
-        let (mid, ni, nr) = (q.msgid, q.ni.clone(), q.nr.clone());
-        self.verify_hash(p1, m, |k, _| k.qm_hash3(mid, &ni, &nr))?;
-        let q = self
-            .ph2s
-            .get_mut(&id)
-            .ok_or(Error::UnexpectedState("ph2"))?;
-        if let Some(iv) = &m.staged_iv {
-            q.iv = iv.clone();
-        }
-        q.last_recv = Some(m.fingerprint.clone());
-        q.retx = None;
+        self.verify_qm_hash(id, m, |k, q, _| k.qm_hash3(q.msgid, &q.ni, &q.nr))?;
+        self.accept_qm(id, m)?.retx = None;
         self.install(m.now, id)?;
         if self.ph2s[&id].generate {
             self.generate_policy(id);
