@@ -204,8 +204,15 @@ impl TxBatch {
         self.job_slots.push(slot);
     }
 
-    /// Encrypts the deferred packets (per SA run) and seals them.
-    fn seal_deferred(&mut self) {
+    /// Whether raw IP packets are queued (sent one `sendmmsg` message each,
+    /// the expensive kind for the kernel).
+    pub fn has_raw(&self) -> bool {
+        self.items.iter().any(|i| matches!(i.to, TxTo::Raw(_)))
+    }
+
+    /// Encrypts the deferred packets (per SA run) and seals them (else done
+    /// by the flush).
+    pub fn seal_deferred(&mut self) {
         for r in 0..self.runs.len() {
             let a = self.runs[r].0;
             let b = self.runs.get(r + 1).map_or(self.jobs.len(), |n| n.0);
