@@ -14,7 +14,8 @@
 #
 # Environment: N (500), C (32), THREADS (load generator threads, 1), SOURCES (initiator
 # addresses 192.0.2.10.., 8), DH (modp2048),
-# RESPONDERS ("racoon strongswan"), RACOON_BIN, SETKEY_BIN, IKELOAD_BIN (default
+# RESPONDERS ("racoon strongswan"; "racoon_b" runs RACOON_B_BIN, e.g. an older build, with
+# racoon's configuration), RACOON_BIN, SETKEY_BIN, IKELOAD_BIN (default
 # $TARGET_DIR/release/..., TARGET_DIR default <repo>/target), CHARON (/usr/sbin/charon-systemd),
 # LOAD_TIMEOUT (60), REPEAT (3 rounds, responders alternate; medians printed), KEEP=1 keeps the work directory.
 set -u
@@ -93,8 +94,8 @@ wait_for() { # wait_for SECONDS CMD...: polls every 0.1 s
     return 1
 }
 
-start_racoon() {
-    local d=$W/racoon
+start_racoon() { # start_racoon [BINARY]
+    local d=$W/racoon bin=${1:-$RACOON_BIN}
     mkdir -p "$d"
     : >"$d/psk.txt"
     for ((i = 0; i < SOURCES; i++)); do printf '192.0.2.%s\t%s\n' $((10 + i)) "$PSK" >>"$d/psk.txt"; done
@@ -106,10 +107,23 @@ listen {
     isakmp_natt $IP_R [4500];
     adminsock "$d/racoon.sock";
 }
-remote anonymous {
+sainfo address 198.51.100.128/25 any address 198.51.100.0/25 any {
+    lifetime time 1 hour;
+    encryption_algorithm aes 128;
+    authentication_algorithm hmac_sha1;
+    compression_algorithm deflate;
+}
+EOF
+    # one address-specific remote block per initiator address: configured peers (racoon-rs
+    # sheds late initiations only from unconfigured ones)
+    for ((i = 0; i < SOURCES; i++)); do
+        cat >>"$d/racoon.conf" <<EOF
+remote 192.0.2.$((10 + i)) {
     exchange_mode main;
     proposal_check obey;
     my_identifier address $IP_R;
+    peers_identifier address 192.0.2.$((10 + i));
+    verify_identifier on;
     nat_traversal on;
     initial_contact off;
     lifetime time 8 hour;
@@ -120,20 +134,15 @@ remote anonymous {
         dh_group $DH;
     }
 }
-sainfo address 198.51.100.128/25 any address 198.51.100.0/25 any {
-    lifetime time 1 hour;
-    encryption_algorithm aes 128;
-    authentication_algorithm hmac_sha1;
-    compression_algorithm deflate;
-}
 EOF
+    done
     cat >"$d/setkey.conf" <<EOF
 flush;
 spdflush;
 spdadd 198.51.100.128/25 198.51.100.0/25 any -P out ipsec esp/tunnel/$IP_R-$IP_I/require;
 spdadd 198.51.100.0/25 198.51.100.128/25 any -P in ipsec esp/tunnel/$IP_I-$IP_R/require;
 EOF
-    PFKEY_SOCKET=$d/pfkey.sock ip netns exec "$NS_R" "$RACOON_BIN" -F --no-dataplane \
+    PFKEY_SOCKET=$d/pfkey.sock ip netns exec "$NS_R" "$bin" -F --no-dataplane \
         --pfkey-socket "$d/pfkey.sock" -f "$d/racoon.conf" </dev/null >"$d/daemon.out" 2>&1 &
     RPID=$!
     PIDS+=("$RPID")
@@ -248,6 +257,7 @@ for ((round = 1; round <= REPEAT; round++)); do
     for r in $RESPONDERS; do
         case $r in
         racoon) start_racoon ;;
+        racoon_b) start_racoon "${RACOON_B_BIN:?RACOON_B_BIN: a second racoon binary to compare}" ;;
         strongswan) start_strongswan ;;
         *) die "unknown responder $r" ;;
         esac
