@@ -53,6 +53,10 @@ stop_pid() {
 }
 cleanup() {
     for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    # Anything still inside our namespaces (only we start processes there).
+    for ns in "$NSA" "$NSB"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do stop_pid "$p"; done
+    done
     ip netns del "$NSA" 2>/dev/null
     ip netns del "$NSB" 2>/dev/null
     [ -n "${KEEP:-}" ] && echo "logs kept in $W" >&2 || rm -rf "$W"
@@ -68,7 +72,10 @@ A() { ip netns exec "$NSA" "$@"; }
 B() { ip netns exec "$NSB" "$@"; }
 
 netns_up() {
-    ip netns del "$NSA" 2>/dev/null; ip netns del "$NSB" 2>/dev/null
+    for ns in "$NSA" "$NSB"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do stop_pid "$p"; done
+        ip netns del "$ns" 2>/dev/null
+    done
     ip netns add "$NSA" && ip netns add "$NSB" || die "netns add"
     ip link add "h1pa$TAG" netns "$NSA" type veth peer name "h1pb$TAG" netns "$NSB" || die "veth"
     A ip link set lo up; B ip link set lo up
@@ -89,7 +96,7 @@ cpu_ticks() { # utime+stime of a pid, in clock ticks
 # iperf SRC DST LABEL [PID_A PID_B]: receiver Gbit/s and daemon CPU shares
 iperf() {
     local src=$1 dst=$2 label=$3 pa=${4:-} pb=${5:-} sp ca0 cb0 ca1 cb1 t0 t1 g
-    B timeout $((SECS + 20)) iperf3 -s -1 -B "$dst" >"$W/iperf-s-$label.log" 2>&1 &
+    ip netns exec "$NSB" timeout $((SECS + 20)) iperf3 -s -1 -B "$dst" >"$W/iperf-s-$label.log" 2>&1 &
     sp=$!
     PIDS+=("$sp")
     for _ in $(seq 50); do
