@@ -43,6 +43,11 @@ pub struct Options {
     pub natt_port: u16,
     /// Emit [`Event::KeyLog`] lines.
     pub key_log: bool,
+    /// Main Mode responder: compute g^xy (MODP groups) on a helper thread while MM4 goes
+    /// out and the initiator computes its own; the phase 1 waits for it when the next message
+    /// (MM5) arrives. Spreads the dominant cost of a responder over the cores; the result is
+    /// the same. Off by default (tests and fuzzing stay single-threaded); the daemon turns it on.
+    pub dh_offload: bool,
 }
 
 impl Default for Options {
@@ -52,6 +57,7 @@ impl Default for Options {
             ike_port: 500,
             natt_port: 4500,
             key_log: false,
+            dh_offload: false,
         }
     }
 }
@@ -190,6 +196,9 @@ pub(crate) struct Ph1 {
     pub frag_id: u16,
     /// `last_sent` as fragment datagrams when it was sent fragmented.
     pub last_frags: Vec<Vec<u8>>,
+    /// g^xy being computed on a helper thread ([`Options::dh_offload`]): the thread sends
+    /// back our DH key and the result; [`Endpoint::resolve_keys`] completes the key schedule.
+    pub pending_gxy: Option<crate::phase1::PendingGxy>,
 }
 
 impl Ph1 {
@@ -784,6 +793,8 @@ impl Endpoint {
         hdr: &Header,
         data: &[u8],
     ) -> Result<()> {
+        // keys computed on a helper thread are needed from here on (MM5 decryption)
+        self.resolve_keys(id)?;
         let fp = fingerprint(data);
         // 3. retransmitted request: resend the stored reply
         if hdr.message_id == 0 {

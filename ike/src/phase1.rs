@@ -188,6 +188,20 @@ fn ident_matches(want: &Identifier, got: &Identification, cert: Option<&pki::Cer
     }
 }
 
+/// Most g^xy computations running on helper threads at once (more are done inline).
+pub(crate) const MAX_GXY_JOBS: usize = 64;
+
+static GXY_JOBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The receiving end of a g^xy computation on a helper thread: our DH key comes back with
+/// the result.
+pub(crate) struct PendingGxy(
+    std::sync::mpsc::Receiver<(
+        DhPrivate,
+        std::result::Result<crate::crypto::Secret, crate::crypto::CryptoError>,
+    )>,
+);
+
 impl Endpoint {
     fn lookup_psk(&self, p: &Ph1) -> Option<Secret> {
         let r = self.remote_cfg(p.remote_cfg);
@@ -263,6 +277,7 @@ impl Endpoint {
             ni: Vec::new(),
             nr: Vec::new(),
             keys: None,
+            pending_gxy: None,
             cipher: None,
             iv: Vec::new(),
             my_id: my_identification(local, r, asn1dn.as_deref()),
@@ -532,7 +547,6 @@ impl Endpoint {
     }
 
     fn derive_keys(&self, p: &mut Ph1) -> Result<()> {
-        let params = p.params.clone().ok_or(Error::UnexpectedState("params"))?;
         let dh = p.dh.as_ref().ok_or(Error::UnexpectedState("dh"))?;
         let peer_ke = if p.role == Role::Initiator {
             &p.ke_r
@@ -540,6 +554,74 @@ impl Endpoint {
             &p.ke_i
         };
         let gxy = dh.shared_secret(peer_ke)?;
+        self.derive_keys_with(p, gxy)
+    }
+
+    /// Main Mode responder with [`crate::Options::dh_offload`]: checks the initiator's KE
+    /// now (a bad one is refused before MM4, as without offload) and computes g^xy on a
+    /// helper thread; [`Endpoint::resolve_keys`] finishes. Falls back to [`Self::derive_keys`]
+    /// for ECP groups and when [`MAX_GXY_JOBS`] computations are already running.
+    fn derive_keys_offloaded(&self, p: &mut Ph1) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let dh_ok = p.dh.as_ref().is_some_and(|d| !d.group().is_ecp());
+        if !self.opts.dh_offload || p.role != Role::Responder || !dh_ok {
+            return self.derive_keys(p);
+        }
+        if GXY_JOBS.fetch_add(1, Ordering::AcqRel) >= MAX_GXY_JOBS {
+            GXY_JOBS.fetch_sub(1, Ordering::AcqRel);
+            return self.derive_keys(p);
+        }
+        let res = (|| {
+            let dh = p.dh.take().ok_or(Error::UnexpectedState("dh"))?;
+            if let Err(e) = dh.check_peer(&p.ke_i) {
+                p.dh = Some(dh);
+                return Err(e.into());
+            }
+            let peer = p.ke_i.clone();
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let job = move || {
+                let r = dh.shared_secret(&peer);
+                let _ = tx.send((dh, r));
+                GXY_JOBS.fetch_sub(1, Ordering::AcqRel);
+            };
+            if let Err(e) = std::thread::Builder::new().name("ike-dh".into()).spawn(job) {
+                return Err(Error::Config(format!("cannot start a DH thread: {e}")));
+            }
+            p.pending_gxy = Some(PendingGxy(rx));
+            Ok(())
+        })();
+        if res.is_err() && p.pending_gxy.is_none() && p.dh.is_some() {
+            // the job never started
+            GXY_JOBS.fetch_sub(1, Ordering::AcqRel);
+        }
+        res
+    }
+
+    /// Waits for g^xy computed on a helper thread (if any) and completes the key schedule.
+    pub(crate) fn resolve_keys(&mut self, id: u64) -> Result<()> {
+        let Some(p) = self.ph1s.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(PendingGxy(rx)) = p.pending_gxy.take() else {
+            return Ok(());
+        };
+        let (dh, gxy) = rx
+            .recv()
+            .map_err(|_| Error::UnexpectedState("DH thread gone"))?;
+        p.dh = Some(dh);
+        let mut p = self
+            .ph1s
+            .remove(&id)
+            .ok_or(Error::UnexpectedState("gone"))?;
+        let r = gxy
+            .map_err(Error::from)
+            .and_then(|g| self.derive_keys_with(&mut p, g));
+        self.ph1s.insert(id, p);
+        r
+    }
+
+    fn derive_keys_with(&self, p: &mut Ph1, gxy: crate::crypto::Secret) -> Result<()> {
+        let params = p.params.clone().ok_or(Error::UnexpectedState("params"))?;
         let sig = is_sig(params.auth);
         if !sig && params.auth != 1 && params.auth != 65001 && params.auth != 65002 {
             return Err(Error::Config(format!(
@@ -811,7 +893,7 @@ impl Endpoint {
                     p.ke_r = dh.public().to_vec();
                     p.dh = Some(dh);
                     p.nr = nr;
-                    self.derive_keys(&mut p)?;
+                    self.derive_keys_offloaded(&mut p)?;
                     let mut payloads =
                         vec![Payload::Ke(p.ke_r.clone()), Payload::Nonce(p.nr.clone())];
                     if p.natt.peer.is_some() {

@@ -498,6 +498,27 @@ impl DhPrivate {
         &self.public
     }
 
+    /// Checks the peer's public value as [`DhPrivate::shared_secret`] does for MODP groups
+    /// (exact length, 1 < y < p-1; public data, variable time is fine) without computing
+    /// anything. ECP points are only checked for length here.
+    pub fn check_peer(&self, peer: &[u8]) -> Result<(), CryptoError> {
+        if peer.len() != self.group.public_len() {
+            return Err(CryptoError::InvalidPublicValue);
+        }
+        let Some(mut pm1) = self.group.prime() else {
+            return Ok(());
+        };
+        // p - 1 (p is odd)
+        if let Some(last) = pm1.last_mut() {
+            *last &= 0xfe;
+        }
+        let le_one = peer[..peer.len() - 1].iter().all(|&b| b == 0) && peer[peer.len() - 1] <= 1;
+        if le_one || peer >= &pm1[..] {
+            return Err(CryptoError::InvalidPublicValue);
+        }
+        Ok(())
+    }
+
     /// g^xy from the peer's public value. The peer's value must have exactly the group's
     /// length and satisfy 1 < y < p-1 (MODP) or be a point on the curve (ECP). The result is
     /// left-padded to the prime length.
@@ -631,6 +652,23 @@ mod tests {
                 CryptoError::InvalidPublicValue
             );
         }
+        // the early check used by the offloaded responder agrees
+        let p = DhGroup::Modp1024.prime().unwrap();
+        let mut pm1 = p.clone();
+        *pm1.last_mut().unwrap() -= 1;
+        let mut pm2 = p.clone();
+        *pm2.last_mut().unwrap() -= 2;
+        let mut two = vec![0u8; 128];
+        two[127] = 2;
+        for bad in [vec![0u8; 128], pm1, p, vec![0xff; 128], vec![2u8; 127]] {
+            assert_eq!(k.check_peer(&bad), Err(CryptoError::InvalidPublicValue));
+        }
+        let mut one = vec![0u8; 128];
+        one[127] = 1;
+        assert!(k.check_peer(&one).is_err());
+        assert_eq!(k.check_peer(&two), Ok(()));
+        assert_eq!(k.check_peer(&pm2), Ok(()));
+        assert!(k.shared_secret(&pm2).is_ok());
         let e = DhPrivate::generate(DhGroup::Ecp256, &mut rng).unwrap();
         let mut off_curve = e.public().to_vec();
         off_curve[63] ^= 1;

@@ -278,6 +278,8 @@ impl Worker {
             ike_port,
             natt_port,
             key_log: false,
+            // initiator: MM5 needs the keys at once
+            dh_offload: false,
         };
         let ep = Endpoint::new(
             self.cfg.clone(),

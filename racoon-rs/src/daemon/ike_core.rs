@@ -44,6 +44,8 @@ impl IkeEndpointCore {
             ike_port,
             natt_port,
             key_log,
+            // Main Mode responders compute g^xy on a helper thread (ike::Options::dh_offload)
+            dh_offload: true,
         };
         // ChaCha12 seeded from the OS: a CSPRNG for cookies, nonces, DH
         // exponents and SPIs, without a system call per draw.
