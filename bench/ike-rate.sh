@@ -7,7 +7,8 @@
 # each responder and of the load generator (all share the machine's cores).
 #
 # Root; network namespaces h5r-a (initiator, 192.0.2.1) and h5r-b (responder, 192.0.2.2),
-# no default route. Bounded: every load run has a wall-clock limit (LOAD_TIMEOUT, 60 s).
+# no default route. Bounded: every load run has a wall-clock limit (LOAD_TIMEOUT) and no run
+# starts once the script's budget (BUDGET) could be exceeded, so it ends in under 3 minutes.
 #
 #   CARGO_TARGET_DIR=/work/target-h5 cargo build --release -p racoon-rs -p setkey-rs
 #   TARGET_DIR=/work/target-h5 sudo bench/ike-rate.sh
@@ -17,7 +18,7 @@
 # RESPONDERS ("racoon strongswan"; "racoon_b" runs RACOON_B_BIN, e.g. an older build, with
 # racoon's configuration), RACOON_BIN, SETKEY_BIN, IKELOAD_BIN (default
 # $TARGET_DIR/release/..., TARGET_DIR default <repo>/target), CHARON (/usr/sbin/charon-systemd),
-# LOAD_TIMEOUT (60), REPEAT (3 rounds, responders alternate; medians printed), KEEP=1 keeps the work directory.
+# LOAD_TIMEOUT (25 s per load run), BUDGET (170 s for the whole script), REPEAT (3 rounds, responders alternate; medians printed), KEEP=1 keeps the work directory.
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${TARGET_DIR:-${CARGO_TARGET_DIR:-$REPO/target}}
@@ -33,7 +34,9 @@ THREADS=${THREADS:-1}
 SOURCES=${SOURCES:-8}
 DH=${DH:-modp2048}
 RESPONDERS=${RESPONDERS:-racoon strongswan}
-LOAD_TIMEOUT=${LOAD_TIMEOUT:-60}
+LOAD_TIMEOUT=${LOAD_TIMEOUT:-25}
+# whole-run budget, seconds: no new load run starts after BUDGET - LOAD_TIMEOUT - 10
+BUDGET=${BUDGET:-170}
 REPEAT=${REPEAT:-3}
 NS_I=h5r-a NS_R=h5r-b
 IP_I=192.0.2.1 IP_R=192.0.2.2
@@ -255,6 +258,10 @@ log "N=$N C=$C THREADS=$THREADS SOURCES=$SOURCES DH=$DH REPEAT=$REPEAT, $(nproc)
 declare -A RATES
 for ((round = 1; round <= REPEAT; round++)); do
     for r in $RESPONDERS; do
+        if ((SECONDS > BUDGET - LOAD_TIMEOUT - 10)); then
+            log "time budget ($BUDGET s) reached: round $round, $r and later runs skipped"
+            break 2
+        fi
         case $r in
         racoon) start_racoon ;;
         racoon_b) start_racoon "${RACOON_B_BIN:?RACOON_B_BIN: a second racoon binary to compare}" ;;
