@@ -86,6 +86,10 @@ named_enum!(
         Modp4096 = 16 => ["modp4096"],
         Modp6144 = 17 => ["modp6144"],
         Modp8192 = 18 => ["modp8192"],
+        // racoon-rs extension (ipsec-tools has no keyword): RFC 5903 ECP groups.
+        Ecp256 = 19 => ["ecp256"],
+        Ecp384 = 20 => ["ecp384"],
+        Ecp521 = 21 => ["ecp521"],
     }
 );
 
@@ -117,6 +121,9 @@ named_enum!(
         Rc4 = 10 => ["rc4"],
         Null = 11 => ["null_enc", "null"],
         Aes = 12 => ["aes", "rijndael"],
+        // racoon-rs extension (ipsec-tools has no keyword): AES-GCM with a 16-byte ICV,
+        // RFC 4106. Combined mode: no authentication attribute.
+        AesGcm16 = 20 => ["aes_gcm_16"],
         Camellia = 22 => ["camellia"],
         Twofish = 253 => ["twofish"],
     }
@@ -217,9 +224,14 @@ impl EspEnc {
             EspEnc::Rc5 => KeyLenRule::Range(128, 40, 2040),
             EspEnc::Cast128 => KeyLenRule::Range(128, 40, 128),
             EspEnc::Twofish => KeyLenRule::Range(128, 40, 256),
-            EspEnc::Aes | EspEnc::Camellia => KeyLenRule::Aes,
+            EspEnc::Aes | EspEnc::AesGcm16 | EspEnc::Camellia => KeyLenRule::Aes,
             _ => KeyLenRule::Fixed,
         }
+    }
+    /// Combined-mode (AEAD) cipher: proposed without an authentication attribute, so the
+    /// sainfo's `authentication_algorithm` must be `non_auth` (or absent) for it.
+    pub fn is_aead(self) -> bool {
+        matches!(self, EspEnc::AesGcm16)
     }
 }
 
@@ -267,6 +279,11 @@ mod tests {
         );
         assert_eq!(DhGroup::from_number(14), Some(DhGroup::Modp2048));
         assert_eq!(DhGroup::from_number(6), None);
+        assert_eq!(DhGroup::from_number(19), Some(DhGroup::Ecp256));
+        assert_eq!(DhGroup::from_name("ecp521").unwrap().number(), 21);
+        assert!(DhGroup::Ecp384.is_computable());
+        assert_eq!(EspEnc::from_name("aes_gcm_16").unwrap().number(), 20);
+        assert!(EspEnc::AesGcm16.is_aead() && !EspEnc::Aes.is_aead());
         assert_eq!(EspEnc::from_name("null").unwrap().number(), 11);
         assert_eq!(EspEnc::from_name("twofish").unwrap().number(), 253);
         assert_eq!(AuthAlg::from_name("hmac_sha2_512").unwrap().number(), 7);
@@ -284,5 +301,7 @@ mod tests {
         assert!(EspEnc::TripleDes.keylen_rule().check(192).is_err());
         assert_eq!(EspEnc::Twofish.keylen_rule().default_len(), Some(128));
         assert_eq!(EspEnc::Des.keylen_rule().default_len(), None);
+        assert_eq!(EspEnc::AesGcm16.keylen_rule().check(256), Ok(256));
+        assert!(EspEnc::AesGcm16.keylen_rule().check(160).is_err());
     }
 }

@@ -434,7 +434,7 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
             Tok::Number(Some(n)) => DhGroup::from_number(n),
             _ => {
                 return self.expected(&format!(
-                    "a DH group for {what} (modp768…modp8192 or 1, 2, 5, 14-18)"
+                    "a DH group for {what} (modp768…modp8192, ecp256/384/521 or 1, 2, 5, 14-21)"
                 ))
             }
         };
@@ -446,7 +446,7 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
             None => self.err(
                 self.span(t),
                 format!(
-                    "{what}: must be a DH group (modp768…modp8192 or 1, 2, 5, 14-18), found {}",
+                    "{what}: must be a DH group (modp768…modp8192, ecp256/384/521 or 1, 2, 5, 14-21), found {}",
                     describe(&t.tok)
                 ),
             ),
@@ -1603,8 +1603,10 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
             span: header,
         };
         let before = self.st.errors;
+        let mut enc_span: Option<Span> = None;
         let res = self.block("sainfo", |p, w, sp| match w {
             "encryption_algorithm" => {
+                enc_span = Some(sp);
                 let v = p.algorithm_list(
                     w,
                     "a phase 2 encryption algorithm",
@@ -1649,7 +1651,24 @@ impl<'a, 's, 'i> Parser<'a, 's, 'i> {
             _ => p.err(sp, format!("unknown directive \"{w}\" in sainfo block")),
         });
         let name = s.header();
+        let any_aead = s.encryption.iter().any(|e| e.alg.is_aead());
+        if any_aead && s.authentication.is_empty() && s.encryption.iter().all(|e| e.alg.is_aead()) {
+            // racoon-rs extension: a combined-mode cipher needs no authentication algorithm
+            s.authentication = vec![AuthAlg::NonAuth];
+        }
         if res.is_ok() && self.st.errors == before {
+            if any_aead
+                && !s.authentication.is_empty()
+                && !s.authentication.contains(&AuthAlg::NonAuth)
+            {
+                self.soft_err(
+                    enc_span.unwrap_or(header),
+                    format!(
+                        "sainfo {name}: aes_gcm_16 authenticates by itself: \
+                         authentication_algorithm must include non_auth (or be absent)"
+                    ),
+                );
+            }
             for (empty, class) in [
                 (s.encryption.is_empty(), "encryption"),
                 (s.authentication.is_empty(), "authentication"),

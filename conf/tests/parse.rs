@@ -756,3 +756,87 @@ sainfo user_fqdn "a@b" keyid "kid" from user_fqdn "c@d" { encryption_algorithm d
         "{w}"
     );
 }
+
+/// racoon-rs extensions: ECP groups (RFC 5903) by name and number, ESP aes_gcm_16 (RFC 4106).
+#[test]
+fn extensions_ecp_groups_and_aes_gcm_16() {
+    let p = ok(r#"
+remote anonymous {
+	exchange_mode main;
+	proposal { encryption_algorithm aes 128; hash_algorithm sha256; authentication_method pre_shared_key; dh_group ecp256; }
+	proposal { encryption_algorithm aes 256; hash_algorithm sha384; authentication_method pre_shared_key; dh_group 20; }
+	proposal { encryption_algorithm aes 256; hash_algorithm sha512; authentication_method pre_shared_key; dh_group ecp521; }
+}
+sainfo anonymous {
+	pfs_group 19;
+	encryption_algorithm aes_gcm_16 256, aes;
+	authentication_algorithm hmac_sha1, non_auth;
+	compression_algorithm deflate;
+}
+sainfo address 192.0.2.1 any address 192.0.2.2 any {
+	pfs_group ecp384;
+	encryption_algorithm aes_gcm_16;
+	compression_algorithm deflate;
+}
+"#);
+    let c = &p.config;
+    let groups: Vec<_> = c.remotes[0].proposals.iter().map(|p| p.dh_group).collect();
+    assert_eq!(
+        groups,
+        vec![DhGroup::Ecp256, DhGroup::Ecp384, DhGroup::Ecp521]
+    );
+    assert_eq!(
+        groups.iter().map(|g| g.number()).collect::<Vec<_>>(),
+        vec![19, 20, 21]
+    );
+    let s = &c.sainfos;
+    assert_eq!(s[0].pfs_group, Some(DhGroup::Ecp256));
+    assert_eq!(
+        s[0].encryption,
+        vec![
+            WithKeyLen {
+                alg: EspEnc::AesGcm16,
+                key_len: Some(256)
+            },
+            WithKeyLen {
+                alg: EspEnc::Aes,
+                key_len: Some(128)
+            }
+        ]
+    );
+    assert_eq!(s[0].encryption[0].alg.number(), 20);
+    assert_eq!(
+        s[0].authentication,
+        vec![AuthAlg::HmacSha1, AuthAlg::NonAuth]
+    );
+    // only combined-mode ciphers: authentication_algorithm may be left out
+    assert_eq!(s[1].pfs_group, Some(DhGroup::Ecp384));
+    assert_eq!(s[1].encryption[0].alg, EspEnc::AesGcm16);
+    assert_eq!(s[1].authentication, vec![AuthAlg::NonAuth]);
+}
+
+/// ... but a non-combined cipher still needs authentication_algorithm, and GCM with only
+/// HMACs is an error at the encryption_algorithm statement.
+#[test]
+fn aes_gcm_16_authentication_rules() {
+    let e = parse(
+        "sainfo anonymous {\n\tencryption_algorithm aes_gcm_16, aes;\n\tcompression_algorithm deflate;\n}\n",
+        "t.conf",
+    )
+    .unwrap_err()
+    .render();
+    assert!(
+        e.contains("t.conf:1:1: error: sainfo anonymous: no authentication algorithm"),
+        "{e}"
+    );
+    let e = parse(
+        "sainfo anonymous {\n\tencryption_algorithm aes_gcm_16 128;\n\tauthentication_algorithm hmac_sha256;\n\tcompression_algorithm deflate;\n}\n",
+        "t.conf",
+    )
+    .unwrap_err()
+    .render();
+    assert!(
+        e.contains("t.conf:2:2: error: sainfo anonymous: aes_gcm_16 authenticates by itself"),
+        "{e}"
+    );
+}
