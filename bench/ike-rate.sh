@@ -245,17 +245,22 @@ run_load() { # run_load NAME: prints the ike-load line; sets RATE_<NAME>
     cpu_l=$(grep -o 'loadgen_cpu_s=[0-9.+]*' "$out.err" | cut -d= -f2)
     cpu_l=$(echo "($cpu_l) / $wall * 100" | bc -l 2>/dev/null || echo 0)
     [ $rc = 0 ] || log "$name: ike-load exit $rc: $(grep -v loadgen_cpu "$out.err" | sort | uniq -c | sort -rn | head -3)"
-    local line rate
+    local line rate ok cpu_ms=0
     line=$(grep '^ike-load:' "$out")
     rate=$(echo "$line" | grep -o 'rate=[0-9.]*' | cut -d= -f2)
-    printf '%-10s %s responder_cpu=%.0f%% loadgen_cpu=%.0f%% (of one core, over %.1f s)\n' \
-        "$name" "${line#ike-load: }" "$cpu_r" "$cpu_l" "$wall"
+    ok=$(echo "$line" | grep -o ' ok=[0-9]*' | cut -d= -f2)
+    # responder CPU time (all threads) per completed setup: the figure least disturbed by
+    # other load on the machine
+    [ "${ok:-0}" -gt 0 ] && cpu_ms=$(echo "($c1 - $c0) * 1000 / $TCK / $ok" | bc -l)
+    printf '%-10s %s responder_cpu=%.0f%% (%.2f ms/setup) loadgen_cpu=%.0f%% (of one core, over %.1f s)\n' \
+        "$name" "${line#ike-load: }" "$cpu_r" "$cpu_ms" "$cpu_l" "$wall"
     eval "RATE_$name=${rate:-0}"
+    eval "CPUMS_$name=$(printf '%.3f' "$cpu_ms")"
 }
 
 net_up
 log "N=$N C=$C THREADS=$THREADS SOURCES=$SOURCES DH=$DH REPEAT=$REPEAT, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); binaries: $RACOON_BIN $IKELOAD_BIN, $CHARON"
-declare -A RATES
+declare -A RATES CPUMS
 for ((round = 1; round <= REPEAT; round++)); do
     for r in $RESPONDERS; do
         if ((SECONDS > BUDGET - LOAD_TIMEOUT - 10)); then
@@ -271,13 +276,17 @@ for ((round = 1; round <= REPEAT; round++)); do
         run_load "$r"
         stop_responder
         eval "RATES[$r]+=\" \$RATE_$r\""
+        eval "CPUMS[$r]+=\" \$CPUMS_$r\""
     done
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print 0}'; }
 for r in $RESPONDERS; do
-    printf 'median %-10s %s/s (runs:%s)\n' "$r" "$(echo "${RATES[$r]}" | median)" "${RATES[$r]}"
+    printf 'median %-10s %s/s (runs:%s), responder CPU %s ms/setup (runs:%s)\n' "$r" \
+        "$(echo "${RATES[$r]}" | median)" "${RATES[$r]}" "$(echo "${CPUMS[$r]}" | median)" "${CPUMS[$r]}"
 done
 if [ -n "${RATES[racoon]:-}" ] && [ -n "${RATES[strongswan]:-}" ]; then
     mr=$(echo "${RATES[racoon]}" | median) ms=$(echo "${RATES[strongswan]}" | median)
     [ "$ms" != 0 ] && printf 'ratio racoon-rs/strongSwan (medians) = %.2f\n' "$(echo "$mr / $ms" | bc -l)"
+    cr=$(echo "${CPUMS[racoon]}" | median) cs=$(echo "${CPUMS[strongswan]}" | median)
+    [ "$cr" != 0 ] && printf 'responder CPU per setup strongSwan/racoon-rs (medians) = %.2f\n' "$(echo "$cs / $cr" | bc -l)"
 fi
