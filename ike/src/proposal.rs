@@ -298,6 +298,10 @@ pub fn ph2_offers(si: &SaInfo, want: Ph2Want) -> Vec<Ph2Proto> {
         ProtocolId::IPSEC_ESP => {
             for e in &si.encryption {
                 for a in &si.authentication {
+                    // combined mode (aes_gcm_16): only without an authentication attribute
+                    if e.alg.is_aead() && *a != conf::algs::AuthAlg::NonAuth {
+                        continue;
+                    }
                     let kl = e.key_len.or(e.alg.keylen_rule().default_len());
                     let kl = if e.alg.keylen_rule() == conf::algs::KeyLenRule::Fixed {
                         None
@@ -557,6 +561,34 @@ mod tests {
         // ... and takes a longer one (racoon: reject only if the peer's is shorter)
         assert!(ph1_select(&offer(28800, 256), &[cand(28800, 128)], Strict).is_ok());
         assert!(ph1_select(&offer(28800, 256), &[cand(28800, 128)], Exact).is_err());
+    }
+
+    #[test]
+    fn aes_gcm_16_is_offered_without_authentication() {
+        let c = conf::parse(
+            "sainfo anonymous { encryption_algorithm aes_gcm_16 256, aes; \
+             authentication_algorithm hmac_sha1, non_auth; compression_algorithm deflate; \
+             pfs_group ecp256; }",
+            "t",
+        )
+        .unwrap()
+        .config;
+        let want = Ph2Want {
+            proto: ProtocolId::IPSEC_ESP,
+            encap: EncapsulationMode(1),
+        };
+        let v: Vec<_> = ph2_offers(&c.sainfos[0], want)
+            .into_iter()
+            .map(|o| (o.transform_id, o.auth.map(|a| a.0), o.key_len, o.group))
+            .collect();
+        assert_eq!(
+            v,
+            vec![
+                (20, None, Some(256), Some(19)),
+                (12, Some(2), Some(128), Some(19)),
+                (12, None, Some(128), Some(19)),
+            ]
+        );
     }
 
     #[test]
