@@ -1210,12 +1210,24 @@ impl Endpoint {
         }
     }
 
-    /// Deletes every phase-1 SA (`flush-sa isakmp`).
+    /// Deletes every phase-1 SA (`flush-sa isakmp`). Phase 2s still waiting for a phase 1
+    /// with one of those peers fail now (ACQUIRE answered, larval SAs deleted) instead of
+    /// waiting for their timer; established phase 2s are left to their lifetimes, as racoon.
     pub fn flush_phase1(&mut self, now: Instant) {
         let ids: Vec<u64> = self.ph1s.keys().copied().collect();
+        let peers: Vec<IpAddr> = self.ph1s.values().map(|p| p.remote.ip()).collect();
         for id in ids {
             self.send_delete_ph1(now, id);
             self.remove_ph1(id, true);
+        }
+        let waiting: Vec<u64> = self
+            .ph2s
+            .values()
+            .filter(|q| q.state == P2State::I(QuickI::WaitPh1) && peers.contains(&q.peer))
+            .map(|q| q.id)
+            .collect();
+        for q in waiting {
+            self.fail_ph2(q, "phase 1 flushed");
         }
     }
 

@@ -210,6 +210,20 @@ impl Endpoint {
             NotifyType::INITIAL_CONTACT => {
                 self.out
                     .log(Level::Info, Some(peer), "received INITIAL-CONTACT");
+                // the peer restarted: its older phase 1s are stale (racoon purges them too);
+                // their phase 2 records go with the kernel SAs the DUMP below finds
+                let stale: Vec<u64> = self
+                    .ph1s
+                    .values()
+                    .filter(|o| o.id != id && o.remote.ip() == peer && o.is_established())
+                    .map(|o| o.id)
+                    .collect();
+                for old in stale {
+                    self.remove_ph1(old, true);
+                }
+                let Some(p) = self.ph1s.get(&id) else {
+                    return;
+                };
                 let local = p.local.ip();
                 let keep: Vec<u32> = self
                     .ph2s

@@ -401,9 +401,11 @@ impl Endpoint {
     /// A GETSPI reply.
     pub(crate) fn on_getspi(&mut self, now: Instant, m: &Message) {
         let Some(id) = self.ph2_by_seq.remove(&m.header.seq) else {
+            self.orphan_getspi(m);
             return;
         };
         let Some(q) = self.ph2s.get_mut(&id) else {
+            self.orphan_getspi(m);
             return;
         };
         if m.header.errno != 0 {
@@ -1273,13 +1275,63 @@ impl Endpoint {
         }
     }
 
-    /// A negotiation failed: tell the kernel (ACQUIRE with ENOENT) and drop the handle.
+    /// DELETEs the larval (GETSPI) SAs of a phase 2 that never got their UPDATE, so no
+    /// placeholder stays in the kernel after a failure (racoon deletes them too).
+    fn delete_larval(&mut self, q: &Ph2) {
+        for (i, spi) in q.spis_in.iter().enumerate() {
+            let Some(spi) = *spi else {
+                continue;
+            };
+            if q.installed.iter().any(|(_, a, _)| *a == spi) {
+                continue;
+            }
+            let satype = q
+                .wants
+                .get(i)
+                .map_or(SaType::ESP, |w| kernel::satype_of(w.proto));
+            self.out.log(
+                Level::Debug,
+                Some(q.peer),
+                format!("deleting larval SA spi={spi}"),
+            );
+            self.out.kernel(kernel::delete(
+                satype,
+                spi,
+                q.peer,
+                q.local_ip,
+                self.opts.pid,
+            ));
+        }
+    }
+
+    /// A GETSPI reply nobody waits for any more (its phase 2 failed or was deleted before
+    /// the reply came): the kernel made a larval SA for us, delete it.
+    pub(crate) fn orphan_getspi(&mut self, m: &Message) {
+        if m.header.errno != 0 {
+            return;
+        }
+        let (Some(sa), Some(src), Some(dst)) = (m.sa(), m.addr_src(), m.addr_dst()) else {
+            return;
+        };
+        let (spi, s, d) = (sa.spi, src.addr.ip(), dst.addr.ip());
+        self.out.log(
+            Level::Debug,
+            Some(s),
+            format!("deleting larval SA spi={spi} of a finished negotiation"),
+        );
+        self.out
+            .kernel(kernel::delete(m.header.satype, spi, s, d, self.opts.pid));
+    }
+
+    /// A negotiation failed: tell the kernel (ACQUIRE with ENOENT), delete its larval SAs
+    /// and drop the handle.
     pub(crate) fn fail_ph2(&mut self, id: u64, why: &str) {
         let Some(q) = self.ph2s.remove(&id) else {
             return;
         };
         self.ph2_by_seq.retain(|_, v| *v != id);
         self.ph2_by_msgid.retain(|_, v| *v != id);
+        self.delete_larval(&q);
         let remote = SocketAddr::new(q.peer, self.opts.ike_port);
         self.out.log(
             Level::Error,
@@ -1340,6 +1392,7 @@ impl Endpoint {
         };
         self.ph2_by_seq.retain(|_, v| *v != id);
         self.ph2_by_msgid.retain(|_, v| *v != id);
+        self.delete_larval(&q);
         let remote = SocketAddr::new(q.peer, self.opts.ike_port);
         for (t, spi_in, spi_out) in &q.installed {
             self.out.kernel(kernel::delete(
