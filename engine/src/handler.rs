@@ -595,6 +595,13 @@ impl Kernel {
         }
         let key = Self::sa_key_of(msg)?;
         let sa = self.sad.remove(&key).ok_or(Errno::ESRCH)?;
+        if sa.state == SaState::Larval {
+            // The key manager gave up on a negotiation and deleted its GETSPI SA (peer ->
+            // us): on Linux that SA is the acquire state itself, so the next packet to the
+            // peer raises a new ACQUIRE at once instead of after ACQUIRE_BLOCK.
+            let (peer, t) = (sa.src.ip(), sa.satype);
+            self.acq.retain(|_, a| !(a.dst == peer && a.satype == t));
+        }
         Ok(vec![Output {
             dest: Dest::All,
             msg: Self::sa_message(msg.header, &sa, false, true),

@@ -987,3 +987,58 @@ fn huge_lifetimes_do_not_overflow_timers() {
     assert!(h.k.handle_timeout(t0().plus_secs(u64::MAX)).is_empty() || h.k.sad().is_empty());
     assert!(h.k.handle_timeout(t0().plus_secs(3600)).is_empty());
 }
+
+#[test]
+fn deleting_a_larval_sa_ends_the_acquire_block_for_its_peer() {
+    let mut h = H::new();
+    h.one(
+        B,
+        Message::new(MsgType::REGISTER, SaType::ESP),
+        Dest::Registered(3),
+    );
+    let p = tunnel_policy(
+        PDir::OUT,
+        "10.1.0.0",
+        "10.2.0.0",
+        "192.0.2.1",
+        "192.0.2.2",
+        Level::REQUIRE,
+    );
+    let id = h.one(A, p, Dest::All).policy().unwrap().id;
+    let (src, dst) = ("10.1.0.1".parse().unwrap(), "10.2.0.1".parse().unwrap());
+    let seq = h.k.acquire(t0(), id, 0, src, dst)[0].msg.header.seq;
+    // the key manager's GETSPI (peer -> us), then the negotiation fails
+    let gs = Message::new(MsgType::GETSPI, SaType::ESP)
+        .with_seq(77)
+        .with_pid(50)
+        .with(Extension::AddressSrc(Address::host(sa4("192.0.2.2"))))
+        .with(Extension::AddressDst(Address::host(sa4("192.0.2.1"))));
+    let spi = h.one(B, gs, Dest::Sender).sa().unwrap().spi;
+    let fail = Message::new(MsgType::ACQUIRE, SaType::ESP)
+        .with_seq(seq)
+        .with_errno(2);
+    assert!(h.send(B, fail).is_empty());
+    assert!(h.k.acquire(t0().plus_secs(1), id, 0, src, dst).is_empty());
+    // a larval SA of another peer does not unblock it
+    let other = Message::new(MsgType::GETSPI, SaType::ESP)
+        .with_seq(78)
+        .with_pid(50)
+        .with(Extension::AddressSrc(Address::host(sa4("192.0.2.9"))))
+        .with(Extension::AddressDst(Address::host(sa4("192.0.2.1"))));
+    let spi9 = h.one(B, other, Dest::Sender).sa().unwrap().spi;
+    let del = |spi: u32, peer: &str| {
+        Message::new(MsgType::DELETE, SaType::ESP)
+            .with_pid(50)
+            .with(Extension::Sa(Sa {
+                spi,
+                ..Sa::default()
+            }))
+            .with(Extension::AddressSrc(Address::host(sa4(peer))))
+            .with(Extension::AddressDst(Address::host(sa4("192.0.2.1"))))
+    };
+    h.one(B, del(spi9, "192.0.2.9"), Dest::All);
+    assert!(h.k.acquire(t0().plus_secs(2), id, 0, src, dst).is_empty());
+    // the failed negotiation's larval SA is deleted: the next packet raises a new ACQUIRE
+    h.one(B, del(spi, "192.0.2.2"), Dest::All);
+    assert_eq!(h.k.acquire(t0().plus_secs(2), id, 0, src, dst).len(), 1);
+}
