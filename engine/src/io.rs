@@ -900,7 +900,6 @@ impl Core {
         if self.udp_buf.is_empty() {
             self.udp_buf = vec![0u8; 65_536];
         }
-        let port = net.config.udp_encap_port.unwrap_or(4500);
         for _ in 0..BATCH {
             let buf = &mut self.udp_buf[..];
             let (n, remote, local, seg) = match fd.try_io(tokio::io::Interest::READABLE, |inner| {
@@ -913,10 +912,14 @@ impl Core {
                     break;
                 }
             };
-            let local = std::net::SocketAddr::new(
-                local.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
-                port,
-            );
+            let local = if net.udp_local.ip().is_unspecified() {
+                std::net::SocketAddr::new(
+                    local.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                    net.udp_local.port(),
+                )
+            } else {
+                net.udp_local
+            };
             let seg = seg.unwrap_or(n).max(1);
             let now = now();
             let mut off = 0;
@@ -935,8 +938,14 @@ impl Core {
                         self.emit(Some(net), v);
                     }
                     Udp4500::Keepalive => self.kernel.count_keepalive(),
-                    // IKE on a socket nobody else reads (manual keying): ignored.
-                    Udp4500::Ike | Udp4500::Invalid => {}
+                    // IKE (marker stripped) to the embedding daemon; on
+                    // ipsecd's own socket nobody reads it (manual keying).
+                    Udp4500::Ike => {
+                        if let Some(sink) = &net.non_esp {
+                            sink.non_esp_input(&self.udp_buf[off + 4..end], local, remote);
+                        }
+                    }
+                    Udp4500::Invalid => {}
                 }
                 off = end;
             }

@@ -68,6 +68,34 @@ pub struct DataplaneConfig {
     /// batches (with UDP GSO). `None`: an embedding daemon owns UDP 4500 and
     /// uses `EngineHandle::udp_encap_input` / `attach_udp_encap`.
     pub udp_encap_port: Option<u16>,
+    /// An embedding daemon's IPv4 ESP-in-UDP socket read by the data plane
+    /// (same fast path as `udp_encap_port`, which it replaces): ESP is
+    /// processed here, IKE goes to [`SharedUdpEncap::non_esp`].
+    pub udp_encap_shared: Option<SharedUdpEncap>,
+}
+
+/// Receives the IKE datagrams (non-ESP marker) read on a shared ESP-in-UDP
+/// socket. Called on the data-plane task: must not block (queue or drop).
+pub trait NonEspInput: Send + Sync + 'static {
+    /// `data` is the IKE message with the four-byte non-ESP marker
+    /// stripped; `local` is the socket's address (or the datagram's
+    /// destination for a wildcard socket).
+    fn non_esp_input(&self, data: &[u8], local: SocketAddr, remote: SocketAddr);
+}
+
+/// A UDP socket that an embedding daemon (racoon) bound and still uses to
+/// send its IKE; the data plane reads it (a duplicate descriptor of the same
+/// socket) and sends ESP-in-UDP from it with UDP GSO.
+#[derive(Clone)]
+pub struct SharedUdpEncap {
+    pub socket: std::sync::Arc<std::net::UdpSocket>,
+    pub non_esp: std::sync::Arc<dyn NonEspInput>,
+}
+
+impl std::fmt::Debug for SharedUdpEncap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedUdpEncap({:?})", self.socket.local_addr().ok())
+    }
 }
 
 impl DataplaneConfig {
@@ -82,6 +110,7 @@ impl DataplaneConfig {
             txqueuelen: 8192,
             offload: true,
             udp_encap_port: None,
+            udp_encap_shared: None,
         }
     }
 }
@@ -242,6 +271,10 @@ pub struct Net {
     send6: Option<OwnedFd>,
     /// The engine's own ESP-in-UDP socket (also in `readers`).
     udp: Option<RawFd>,
+    /// Local address of `udp` (unspecified IP: use the datagram's).
+    pub(crate) udp_local: SocketAddr,
+    /// Where IKE read on `udp` goes (a shared socket only).
+    pub(crate) non_esp: Option<std::sync::Arc<dyn NonEspInput>>,
     pub(crate) config: DataplaneConfig,
 }
 
@@ -298,8 +331,30 @@ impl Net {
             }
         }
         let mut udp = None;
-        if let Some(port) = config.udp_encap_port {
-            let s = bind_udp_encap(port, config.fwmark)?;
+        let mut udp_local = SocketAddr::from(([0, 0, 0, 0], config.udp_encap_port.unwrap_or(4500)));
+        let mut non_esp = None;
+        let sock = match (&config.udp_encap_shared, config.udp_encap_port) {
+            (Some(sh), _) => {
+                // A duplicate of the daemon's socket: same bound port, same
+                // SO_MARK; the daemon keeps sending IKE on its own copy.
+                let s = sh.socket.try_clone()?;
+                set_mark(s.as_raw_fd(), config.fwmark)?;
+                setsockopt_int(s.as_raw_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+                s.set_nonblocking(true)?;
+                udp_local = s.local_addr()?;
+                if !udp_local.is_ipv4() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "shared ESP-in-UDP socket must be IPv4",
+                    ));
+                }
+                non_esp = Some(sh.non_esp.clone());
+                Some(s)
+            }
+            (None, Some(port)) => Some(bind_udp_encap(port, config.fwmark)?),
+            (None, None) => None,
+        };
+        if let Some(s) = sock {
             // Coalesced receive of a peer's GSO bursts; optional.
             if let Err(e) = setsockopt_int(s.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1) {
                 debug!("no UDP_GRO: {e}");
@@ -316,6 +371,8 @@ impl Net {
             send4,
             send6,
             udp,
+            udp_local,
+            non_esp,
             config: config.clone(),
         };
         run_ip(&[

@@ -267,12 +267,30 @@ impl Daemon {
                 "--log-keys-INSECURE: IKE and ESP keys WILL BE WRITTEN TO THE LOG; debugging only"
             );
         }
+        // UDP sockets first: the embedded data plane reads the NAT-T one.
+        let socks = bind_listeners(&config, &opts)?;
+        let (ike_tx, ike_rx) = mpsc::channel(1024);
+        let stats = Arc::new(udp::Stats::default());
+        // With a single IPv4 NAT-T socket the data plane reads it (UDP_GRO,
+        // batches) and sends ESP-in-UDP from it (UDP GSO); IKE comes back to
+        // us through `IkeFromEngine`. Otherwise ESP-in-UDP is relayed.
+        let shared_natt = match socks.iter().filter(|s| s.natt).collect::<Vec<_>>()[..] {
+            [s] if s.local.is_ipv4() => Some(s.clone()),
+            _ => None,
+        };
         // Kernel backend.
         let mut fwmark = None;
         let (engine, mut link) = if opts.embedded {
             let mut ec = engine::io::Config::new(&opts.pfkey_socket);
             if let Some(tun) = &opts.tun {
-                let dp = engine::netio::DataplaneConfig::new(tun.clone());
+                let mut dp = engine::netio::DataplaneConfig::new(tun.clone());
+                dp.udp_encap_shared = shared_natt.as_ref().map(|s| engine::netio::SharedUdpEncap {
+                    socket: s.tx.clone(),
+                    non_esp: Arc::new(udp::IkeFromEngine {
+                        ike: ike_tx.clone(),
+                        stats: stats.clone(),
+                    }),
+                });
                 fwmark = Some(dp.fwmark);
                 ec.dataplane = Some(dp);
             }
@@ -355,9 +373,11 @@ impl Daemon {
         };
 
         // UDP.
-        let socks = bind_listeners(&config, &opts)?;
-        let (ike_tx, ike_rx) = mpsc::channel(1024);
-        let stats = Arc::new(udp::Stats::default());
+        // The data plane is up (fwmark set) and reads the shared socket.
+        let engine_reads = match (&engine, fwmark, &shared_natt) {
+            (Some(_), Some(_), Some(s)) => Some(s.local),
+            _ => None,
+        };
         let esp_drop = Arc::new(udp::CountAndDrop::default());
         // ESP-in-UDP goes to the embedded engine; with an external ipsecd
         // (which cannot share our port 4500) it is counted and dropped.
@@ -382,6 +402,10 @@ impl Daemon {
                 s.local,
                 if s.natt { "NAT-T" } else { "isakmp" }
             );
+            if engine_reads == Some(s.local) {
+                info!("{} is read by the data plane (batched ESP-in-UDP)", s.local);
+                continue;
+            }
             tasks.push(tokio::spawn(udp::recv_task(
                 s.clone(),
                 ike_tx.clone(),
@@ -922,8 +946,9 @@ impl Daemon {
         }
         use std::sync::atomic::Ordering::Relaxed;
         info!(
-            "IKE datagrams {}, NAT-T keepalives {}, junk {}, half-open limit: {} dropped, {} evicted, {} shed, log lines suppressed {}{}",
+            "IKE datagrams {} ({} dropped on a full queue), NAT-T keepalives {}, junk {}, half-open limit: {} dropped, {} evicted, {} shed, log lines suppressed {}{}",
             self.stats.ike.load(Relaxed),
+            self.stats.ike_dropped.load(Relaxed),
             self.stats.keepalives.load(Relaxed),
             self.stats.junk.load(Relaxed),
             self.admission.dropped,

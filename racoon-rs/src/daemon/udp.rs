@@ -3,6 +3,12 @@
 //! four-byte non-ESP marker is IKE (marker stripped, to the core), a single
 //! 0xff byte is a NAT-T keepalive (ignored), anything else is ESP-in-UDP
 //! and goes to the engine's data plane through [`EspInput`].
+//!
+//! With the embedded data plane up and a single IPv4 NAT-T socket, that
+//! socket is read by the data plane instead (UDP_GRO, batches; ESP-in-UDP
+//! leaves from it with UDP GSO): it hands IKE back, marker stripped, through
+//! [`IkeFromEngine`] and counts keepalives itself; racoon still sends its IKE
+//! (with the marker) on the same socket.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +38,29 @@ pub struct EngineEsp(pub Arc<engine::io::EngineHandle>);
 impl EspInput for EngineEsp {
     fn esp_input(&self, data: &[u8], local: SocketAddr, remote: SocketAddr) {
         self.0.udp_encap_input(data, local, remote);
+    }
+}
+
+/// IKE read by the embedded data plane on a NAT-T socket it owns (marker
+/// already stripped): queued for the core without blocking the data plane;
+/// a full queue drops, counted in [`Stats::ike_dropped`].
+pub struct IkeFromEngine {
+    pub ike: mpsc::Sender<Datagram>,
+    pub stats: Arc<Stats>,
+}
+
+impl engine::netio::NonEspInput for IkeFromEngine {
+    fn non_esp_input(&self, data: &[u8], local: SocketAddr, remote: SocketAddr) {
+        self.stats.ike.fetch_add(1, Ordering::Relaxed);
+        let dg = Datagram {
+            local,
+            remote,
+            data: data.to_vec(),
+            received: std::time::Instant::now(),
+        };
+        if self.ike.try_send(dg).is_err() {
+            self.stats.ike_dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -124,6 +153,8 @@ pub struct Stats {
     pub ike: AtomicU64,
     pub keepalives: AtomicU64,
     pub junk: AtomicU64,
+    /// IKE from the data plane dropped on a full core queue.
+    pub ike_dropped: AtomicU64,
 }
 
 /// Bind one socket (IPv6 sockets are v6-only so 0.0.0.0 and :: can coexist).
@@ -430,6 +461,25 @@ mod tests {
         assert_eq!(esp.0.load(Ordering::Relaxed), 1);
         assert_eq!(stats.keepalives.load(Ordering::Relaxed), 1);
         t.abort();
+    }
+
+    #[tokio::test]
+    async fn ike_from_engine_queues_then_drops_when_full() {
+        use engine::netio::NonEspInput;
+        let (tx, mut rx) = mpsc::channel(1);
+        let stats = Arc::new(Stats::default());
+        let sink = IkeFromEngine {
+            ike: tx,
+            stats: stats.clone(),
+        };
+        let l: SocketAddr = "192.0.2.1:4500".parse().unwrap();
+        let r: SocketAddr = "192.0.2.2:4500".parse().unwrap();
+        sink.non_esp_input(b"one", l, r);
+        sink.non_esp_input(b"two", l, r);
+        let d = rx.recv().await.unwrap();
+        assert_eq!((&d.data[..], d.local, d.remote), (&b"one"[..], l, r));
+        assert_eq!(stats.ike.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.ike_dropped.load(Ordering::Relaxed), 1);
     }
 
     #[test]
