@@ -14,8 +14,12 @@
 //! up to 64 packets per wakeup into its one [`PacketBuf`], runs
 //! [`Kernel::outbound`] / [`Kernel::inbound`] and sends the result; PF_KEY
 //! messages the packet path produces (ACQUIRE, EXPIRE) are delivered like any
-//! other. ESP-in-UDP comes in through [`EngineHandle::udp_encap_input`] and
-//! leaves through the registered [`UdpEncapTx`]. A separate task keeps the
+//! other. ESP-in-UDP is read and sent by this task on its own socket
+//! (`DataplaneConfig::udp_encap_port`) or on an embedding daemon's shared one
+//! (`DataplaneConfig::udp_encap_shared`, IKE handed back through
+//! `NonEspInput`); otherwise it comes in through
+//! [`EngineHandle::udp_encap_input`] and leaves through the registered
+//! [`UdpEncapTx`]. A separate task keeps the
 //! routes and the inbound guard in step with the SPD.
 
 use std::collections::HashMap;
