@@ -33,7 +33,7 @@ IPSECD_BIN=${IPSECD_BIN:-$(dirname "$RACOON_BIN")/ipsecd}
 SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-240}
 export RACOON_BIN RACOONCTL_BIN SETKEY_BIN IPSECD_BIN
 
-ALL="mm-psk establish-sa examples am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk sigterm-cleanup restart restart-initial-contact engine-restart racoon-restart-standalone acquire-storm clock-jump lossy rekey hostile cve socket-abuse flood flood-aggressive"
+ALL="mm-psk establish-sa examples am-psk-fqdn pfs-modp2048 transport nat-t wrong-psk failed-phase2 flush-waiting sigterm-cleanup restart restart-initial-contact engine-restart racoon-restart-standalone acquire-storm clock-jump lossy rekey hostile cve socket-abuse flood flood-aggressive"
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
@@ -408,6 +408,39 @@ sc_wrong_psk() { # different keys: phase 1 fails, nothing installed, both keep s
 	# leave that phase 2 waiting until its timer, suppressing new ACQUIREs meanwhile)
 	ctl A delete-sa isakmp inet 192.0.2.1 192.0.2.2 >/dev/null 2>&1
 	both_ways
+}
+acquired() { ping_once "$1" >/dev/null 2>&1; grep -q 'initiate new phase' "$RUN/$1/racoon.log"; }
+sc_failed_phase2() { # B refuses A's ESP proposal: A's phase 2 fails, no larval SA stays, the fixed tunnel comes up at once
+	topology; conf A; conf B
+	sed -i '/^sainfo/,/^}/ s/encryption_algorithm aes 128;/encryption_algorithm 3des;/' "$RUN/B/racoon.conf"
+	start B; start A
+	wait_for 10 acquired A || fail "no phase 2 started on A"
+	ping_once A >/dev/null 2>&1 && fail "traffic passed although B refuses the ESP proposal"
+	wait_for 30 grep -q 'phase2 negotiation failed' "$RUN/A/racoon.log" || fail "A's phase 2 did not fail within 30 s"
+	# right after the failure: nothing in either SAD (the GETSPI placeholder was DELETEd)
+	[ "$(sa_count A)" -eq 0 ] || fail "A holds $(sa_count A) SAs right after its phase 2 failed (larval SA left behind)"
+	[ "$(sa_count B)" -eq 0 ] || fail "B holds $(sa_count B) SAs after refusing the proposal"
+	grep -q 'deleting larval SA' "$RUN/A/racoon.log" || fail "A did not log the DELETE of its larval SA"
+	# fix B's proposal; the engine's ACQUIRE block ended with the larval SA: no 30 s wait
+	sed -i '/^sainfo/,/^}/ s/encryption_algorithm 3des;/encryption_algorithm aes 128;/' "$RUN/B/racoon.conf"
+	kill -HUP "$PID_B"; sleep 1
+	local t0 t1; t0=$(date +%s%3N)
+	tunnel_up A 10
+	t1=$(date +%s%3N)
+	both_ways
+	note "failed phase 2: SAs right after A=0 B=0; fixed tunnel up $((t1 - t0)) ms after B's reload"
+	echo "fixed_tunnel_ms=$((t1 - t0))" >>"$RUN/metrics"
+}
+sc_flush_waiting() { # flush-sa isakmp while phase 1 cannot complete (B down): the waiting phase 2 is dropped at once
+	topology; conf A; conf B; start A
+	wait_for 10 acquired A || fail "no phase 1 started"
+	ctl A flush-sa isakmp >/dev/null 2>&1 || fail "flush-sa isakmp"
+	wait_for 3 grep -q 'phase2 negotiation failed: phase 1 flushed' "$RUN/A/racoon.log" ||
+		fail "the phase 2 waiting for the flushed phase 1 was not dropped within 3 s"
+	[ "$(ph1_count A)" -eq 0 ] || fail "A lists $(ph1_count A) phase 1s after flush-sa isakmp"
+	[ "$(sa_count A)" -eq 0 ] || fail "A holds $(sa_count A) SAs after flush-sa isakmp"
+	check_alive A
+	note "flush-sa isakmp: waiting phase 2 dropped, phase 1 A=$(ph1_count A), SAs A=$(sa_count A)"
 }
 sc_sigterm_cleanup() { # SIGTERM: DELETEs sent, SAs flushed, peer removes its SAs (and runs phase1_down); restart works
 	HOOKS=1
