@@ -188,10 +188,50 @@ fn ident_matches(want: &Identifier, got: &Identification, cert: Option<&pki::Cer
     }
 }
 
-/// Most g^xy computations running on helper threads at once (more are done inline).
+/// Most g^xy computations queued for or running on the DH worker threads (more are done
+/// inline on the caller's thread).
 pub(crate) const MAX_GXY_JOBS: usize = 64;
 
 static GXY_JOBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+type DhJob = Box<dyn FnOnce() + Send>;
+
+/// The DH worker threads (one per core, at most 4, started on first use) and their bounded
+/// job queue. A fixed pool rather than a thread per job: a burst of MM3s queues up instead of
+/// crowding the core's thread off the CPU. `None` when no thread could be started.
+fn dh_pool() -> Option<&'static std::sync::mpsc::SyncSender<DhJob>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static POOL: OnceLock<Option<std::sync::mpsc::SyncSender<DhJob>>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<DhJob>(MAX_GXY_JOBS);
+        let rx = Arc::new(Mutex::new(rx));
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let mut started = 0;
+        for i in 0..n {
+            let rx = Arc::clone(&rx);
+            let worker = move || loop {
+                // the lock is held only while waiting for the next job
+                let job = match rx.lock() {
+                    Ok(q) => q.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            };
+            if std::thread::Builder::new()
+                .name(format!("ike-dh-{i}"))
+                .spawn(worker)
+                .is_ok()
+            {
+                started += 1;
+            }
+        }
+        (started > 0).then_some(tx)
+    })
+    .as_ref()
+}
 
 /// The receiving end of a g^xy computation on a helper thread: our DH key comes back with
 /// the result.
@@ -558,8 +598,8 @@ impl Endpoint {
     }
 
     /// Main Mode responder with [`crate::Options::dh_offload`]: checks the initiator's KE
-    /// now (a bad one is refused before MM4, as without offload) and computes g^xy on a
-    /// helper thread; [`Endpoint::resolve_keys`] finishes. Falls back to [`Self::derive_keys`]
+    /// now (a bad one is refused before MM4, as without offload) and queues g^xy for the DH
+    /// worker threads; [`Endpoint::resolve_keys`] finishes. Falls back to [`Self::derive_keys`]
     /// for ECP groups and when [`MAX_GXY_JOBS`] computations are already running.
     fn derive_keys_offloaded(&self, p: &mut Ph1) -> Result<()> {
         use std::sync::atomic::Ordering;
@@ -567,6 +607,9 @@ impl Endpoint {
         if !self.opts.dh_offload || p.role != Role::Responder || !dh_ok {
             return self.derive_keys(p);
         }
+        let Some(pool) = dh_pool() else {
+            return self.derive_keys(p);
+        };
         if GXY_JOBS.fetch_add(1, Ordering::AcqRel) >= MAX_GXY_JOBS {
             GXY_JOBS.fetch_sub(1, Ordering::AcqRel);
             return self.derive_keys(p);
@@ -579,19 +622,21 @@ impl Endpoint {
             }
             let peer = p.ke_i.clone();
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            let job = move || {
+            let job: DhJob = Box::new(move || {
                 let r = dh.shared_secret(&peer);
                 let _ = tx.send((dh, r));
                 GXY_JOBS.fetch_sub(1, Ordering::AcqRel);
-            };
-            if let Err(e) = std::thread::Builder::new().name("ike-dh".into()).spawn(job) {
-                return Err(Error::Config(format!("cannot start a DH thread: {e}")));
+            });
+            // the counter keeps the queue below its capacity, so this only fails when the
+            // workers are gone (the key is lost with the job: the negotiation fails)
+            if pool.try_send(job).is_err() {
+                return Err(Error::UnexpectedState("DH worker queue"));
             }
             p.pending_gxy = Some(PendingGxy(rx));
             Ok(())
         })();
-        if res.is_err() && p.pending_gxy.is_none() && p.dh.is_some() {
-            // the job never started
+        if res.is_err() && p.pending_gxy.is_none() {
+            // no job was queued (a queued job decrements when it runs)
             GXY_JOBS.fetch_sub(1, Ordering::AcqRel);
         }
         res
