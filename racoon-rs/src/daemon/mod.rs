@@ -1209,6 +1209,9 @@ fn ws_enc(name: &str) -> &str {
         "3des-cbc" => "TripleDES-CBC [RFC2451]",
         "des-cbc" => "DES-CBC [RFC2405]",
         "aes-ctr" => "AES-CTR [RFC3686]",
+        "aes-gcm-8" => "AES-GCM with 8 octet ICV [RFC4106]",
+        "aes-gcm-12" => "AES-GCM with 12 octet ICV [RFC4106]",
+        "aes-gcm-16" => "AES-GCM with 16 octet ICV [RFC4106]",
         "null" => "NULL",
         other => other,
     }
@@ -1283,6 +1286,20 @@ mod tests {
         assert_eq!(
             l,
             "KEYLOG-INSECURE esp_sa: \"IPv4\",\"192.0.2.1\",\"192.0.2.2\",\"0x00001234\",\"AES-CBC [RFC3602]\",\"0x1111\",\"HMAC-SHA-256-128 [RFC4868]\",\"0x2222\""
+        );
+        // AES-GCM-16 (racoon.conf aes_gcm_16): key + salt, no authentication
+        let l = keylog_line(&KeyLog::Esp {
+            spi: 0x1234,
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "192.0.2.2".parse().unwrap(),
+            enc_alg: "aes-gcm-16".into(),
+            enc_key: Zeroizing::new(vec![0x11; 2]),
+            auth_alg: "none".into(),
+            auth_key: Zeroizing::new(vec![]),
+        });
+        assert!(
+            l.ends_with("\"AES-GCM with 16 octet ICV [RFC4106]\",\"0x1111\",\"NULL\",\"0x\""),
+            "{l}"
         );
         // Debug never shows keys.
         let d = format!(
