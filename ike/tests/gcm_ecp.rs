@@ -23,9 +23,9 @@ const B: &str = "192.0.2.2";
 const NET_A: &str = "10.1.0.0/16";
 const NET_B: &str = "10.2.0.0/16";
 
-fn conf(peer: &str, l: &str, r: &str, ike: &str, esp: &str) -> String {
+fn conf(mode: &str, peer: &str, l: &str, r: &str, ike: &str, esp: &str) -> String {
     format!(
-        "remote {peer} {{ exchange_mode main; proposal {{ {ike} \
+        "remote {peer} {{ exchange_mode {mode}; proposal {{ {ike} \
          authentication_method pre_shared_key; }} }}\n\
          sainfo address {l} any address {r} any {{ {esp} compression_algorithm deflate; }}\n"
     )
@@ -34,18 +34,29 @@ fn conf(peer: &str, l: &str, r: &str, ike: &str, esp: &str) -> String {
 /// Sets up a pair (`a` and `b` sainfo/proposal bodies) and lets `a` (or `b`) send the
 /// first packet, so that one starts Main Mode and Quick Mode.
 fn run(ike_a: &str, esp_a: &str, ike_b: &str, esp_b: &str, a_initiates: bool) -> Pair {
+    run_mode("main", ike_a, esp_a, ike_b, esp_b, a_initiates)
+}
+
+fn run_mode(
+    mode: &str,
+    ike_a: &str,
+    esp_a: &str,
+    ike_b: &str,
+    esp_b: &str,
+    a_initiates: bool,
+) -> Pair {
     let now = std::time::Instant::now();
     let (ia, ib) = (ip(A), ip(B));
     let a = Peer::new(
         ia,
-        &conf(B, NET_A, NET_B, ike_a, esp_a),
+        &conf(mode, B, NET_A, NET_B, ike_a, esp_a),
         "192.0.2.2 k\n",
         7,
         now,
     );
     let b = Peer::new(
         ib,
-        &conf(A, NET_B, NET_A, ike_b, esp_b),
+        &conf(mode, A, NET_B, NET_A, ike_b, esp_b),
         "192.0.2.1 k\n",
         8,
         now,
@@ -160,4 +171,24 @@ fn mismatched_ecp_groups_fail() {
     assert_eq!(p.a.established_ph1(), 1, "a: {:?}", p.a.logs());
     assert_eq!(p.a.established_ph2(), 0);
     assert_eq!(p.b.established_ph2(), 0);
+}
+
+/// Aggressive Mode carries the KE in its first message: ECP-521 (66-byte coordinates) there,
+/// PFS ecp521 and GCM 192 in Quick Mode (KEYMAT 192 + 32 bits).
+#[test]
+fn aggressive_mode_ecp521_and_gcm_192() {
+    let ike = "encryption_algorithm aes 256; hash_algorithm sha512; dh_group 21;";
+    let esp = "pfs_group ecp521; encryption_algorithm aes_gcm_16 192;";
+    let mut p = run_mode("aggressive", ike, esp, ike, esp, true);
+    assert_eq!(p.a.established_ph1(), 1, "a: {:?}", p.a.logs());
+    assert!(p.a.ep.list_phase1()[0].aggressive);
+    assert_eq!(p.b.established_ph2(), 1, "b: {:?}", p.b.logs());
+    for peer in [&p.a, &p.b] {
+        let v = installs(peer);
+        assert_eq!(v.len(), 2);
+        for x in v {
+            assert_eq!(x, (EncAlg::AES_GCM_16, AuthAlg::NONE, 224, false));
+        }
+    }
+    assert_loop(&mut p);
 }
