@@ -210,12 +210,17 @@ impl Endpoint {
             NotifyType::INITIAL_CONTACT => {
                 self.out
                     .log(Level::Info, Some(peer), "received INITIAL-CONTACT");
-                // the peer restarted: its older phase 1s are stale (racoon purges them too);
-                // their phase 2 records go with the kernel SAs the DUMP below finds
+                // the peer restarted: phase 1s with it established before this one began are
+                // stale (ipsec-tools racoon keeps them until lifetime or DPD; we drop them, so
+                // `show-sa isakmp` matches the peer). Only those: two phase 1s started at
+                // the same time by both sides, each with its own INITIAL-CONTACT, must not
+                // remove each other. Their phase 2 records go with the SAs the DUMP finds.
+                let started = p.created;
                 let stale: Vec<u64> = self
                     .ph1s
                     .values()
-                    .filter(|o| o.id != id && o.remote.ip() == peer && o.is_established())
+                    .filter(|o| o.id != id && o.remote.ip() == peer)
+                    .filter(|o| o.established.is_some_and(|t| t < started))
                     .map(|o| o.id)
                     .collect();
                 for old in stale {

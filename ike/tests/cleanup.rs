@@ -210,3 +210,35 @@ fn flushed_phase1_fails_the_waiting_phase2_at_once() {
         .any(|m| m.header.msg_type == MsgType::ACQUIRE && m.header.errno == 2));
     assert_eq!(p.a.k.sad().iter().count(), 0);
 }
+
+#[test]
+fn simultaneous_phase1s_with_initial_contact_keep_each_other() {
+    // both sides start a phase 1 at the same instant, each sends its INITIAL-CONTACT: neither
+    // phase 1 is "stale" (both began before either was established), so both sides end up
+    // with the same phase 1s
+    let mut p = pair(ESP);
+    let now = p.now;
+    assert!(p.a.ep.establish_sa(
+        now,
+        "192.0.2.1:500".parse().unwrap(),
+        "192.0.2.2:500".parse().unwrap()
+    ));
+    assert!(p.b.ep.establish_sa(
+        now,
+        "192.0.2.2:500".parse().unwrap(),
+        "192.0.2.1:500".parse().unwrap()
+    ));
+    p.drive();
+    let cookies = |peer: &Peer| {
+        let mut v: Vec<([u8; 8], [u8; 8])> = peer
+            .ep
+            .list_phase1()
+            .iter()
+            .map(|i| (i.icookie, i.rcookie))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(cookies(&p.a).len(), 2, "{:?}", p.a.logs());
+    assert_eq!(cookies(&p.a), cookies(&p.b));
+}
