@@ -19,11 +19,13 @@
 //! QM1 → QM2 → UPDATE+ADD → QM3 (initiator), QM1 → GETSPI → QM2 → QM3 → UPDATE+ADD +
 //! generated policies (responder); SA contents of racoon-setkey.md §5 (replay 4, SA2
 //! mode+reqid, hard = negotiated lifetime, soft = 80 %, NAT-T type and ports); failed
-//! negotiations answer the ACQUIRE with ENOENT; `proposal_check` levels for both phases;
+//! negotiations answer the ACQUIRE with ENOENT and DELETE their larval (GETSPI) SAs;
+//! `proposal_check` levels for both phases;
 //! RESPONDER-LIFETIME; NAT-T (RFC 3947 and drafts 00-03, NAT-D with the negotiated hash, float
 //! to the NAT-T port at MM5/AM3, UDP encapsulation modes 3/4 or 61443/61444, keepalives when
 //! we are behind the NAT); DPD (RFC 3706); INITIAL-CONTACT (sent once per peer, acted on by
-//! a DUMP and DELETEs); DELETE payloads both ways; phase-2 rekey on soft EXPIRE (initiator);
+//! a DUMP and DELETEs and by dropping the peer's phase 1s established before the notifying one
+//! began); DELETE payloads both ways; phase-2 rekey on soft EXPIRE (initiator);
 //! phase-1 rekey (`rekey force`, or `rekey on` with DPD): "dying" at 80 % with a new
 //! phase 1 started by the initiator when phase 2s exist, deletion at 100 %.
 //!
