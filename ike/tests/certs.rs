@@ -152,13 +152,7 @@ fn pair(a: Side, b: Side) -> Pair {
 
 /// a sends the first packet (ACQUIRE) and both negotiate.
 fn trigger(p: &mut Pair) {
-    let n = p.know();
-    let pkt = harness::ipv4_udp(ip("10.1.0.5"), ip("10.2.0.7"), b"hello");
-    let mut buf = engine::datapath::PacketBuf::new();
-    buf.load(&pkt);
-    let mut out = Vec::new();
-    let _ = p.a.k.outbound(n, &mut buf, &mut out);
-    p.a.deliver_kernel(n, out, None);
+    p.first_packet(ip("10.1.0.5"), ip("10.2.0.7"));
     p.drive_for(Duration::from_secs(60));
 }
 
@@ -167,14 +161,7 @@ fn assert_up(p: &mut Pair) {
     assert_eq!(p.b.established_ph1(), 1, "b: {:#?}", p.b.logs());
     assert_eq!(p.a.established_ph2(), 1, "a: {:#?}", p.a.logs());
     assert_eq!(p.b.established_ph2(), 1, "b: {:#?}", p.b.logs());
-    let got = p
-        .send_packet(true, ip("10.1.0.5"), ip("10.2.0.7"), b"ping a->b")
-        .expect("a has an outbound SA");
-    assert!(got.ends_with(b"ping a->b"));
-    let got = p
-        .send_packet(false, ip("10.2.0.7"), ip("10.1.0.5"), b"pong b->a")
-        .expect("b has an outbound SA");
-    assert!(got.ends_with(b"pong b->a"));
+    p.assert_loop(ip("10.1.0.5"), ip("10.2.0.7"));
 }
 
 /// Negotiation failed, with `needle` in the failing side's log and nothing installed anywhere.
@@ -653,13 +640,7 @@ fn incomplete_fragment_sets_expire_on_the_timer() {
                     .is_ok_and(|h| h.next_payload == isakmp::PayloadType::FRAGMENT)
                 && d.t.data[34] == 2)
     });
-    let n = p.know();
-    let pkt = harness::ipv4_udp(ip("10.1.0.5"), ip("10.2.0.7"), b"hello");
-    let mut buf = engine::datapath::PacketBuf::new();
-    buf.load(&pkt);
-    let mut out = Vec::new();
-    let _ = p.a.k.outbound(n, &mut buf, &mut out);
-    p.a.deliver_kernel(n, out, None);
+    p.first_packet(ip("10.1.0.5"), ip("10.2.0.7"));
     p.drive_for(Duration::from_secs(2));
     assert!(p.b.ep.ike_fragments_pending() >= 1);
     // ... until their 30 s are over, without any further fragment arriving

@@ -75,17 +75,7 @@ fn pair(esp_b: &str) -> Pair {
 
 /// The first packet from a's side: raises the ACQUIRE (returns whether it did).
 fn packet(p: &mut Pair) -> bool {
-    let n = p.know();
-    let pkt = harness::ipv4_udp(ip("10.1.0.5"), ip("10.2.0.7"), b"hello");
-    let mut buf = engine::datapath::PacketBuf::new();
-    buf.load(&pkt);
-    let mut out = Vec::new();
-    let _ = p.a.k.outbound(n, &mut buf, &mut out);
-    let acquired = out
-        .iter()
-        .any(|o| o.msg.header.msg_type == MsgType::ACQUIRE);
-    p.a.deliver_kernel(n, out, None);
-    acquired
+    p.first_packet(ip("10.1.0.5"), ip("10.2.0.7"))
 }
 
 fn larval(peer: &Peer) -> usize {

@@ -157,40 +157,13 @@ fn pair(s: &Setup) -> Pair {
 
 /// Sends the first packet (which triggers the ACQUIRE) and lets the peers negotiate.
 fn trigger(p: &mut Pair) {
-    let r = p.send_packet_no_sa();
+    let r = p.first_packet(ip("10.1.0.5"), ip("10.2.0.7"));
     assert!(r, "first packet must be held for lack of an SA");
     p.drive_for(Duration::from_secs(60));
 }
 
-trait NoSa {
-    fn send_packet_no_sa(&mut self) -> bool;
-}
-
-impl NoSa for Pair {
-    fn send_packet_no_sa(&mut self) -> bool {
-        let n = self.know();
-        let pkt = harness::ipv4_udp(ip("10.1.0.5"), ip("10.2.0.7"), b"hello");
-        let mut buf = engine::datapath::PacketBuf::new();
-        buf.load(&pkt);
-        let mut out = Vec::new();
-        let v = self.a.k.outbound(n, &mut buf, &mut out);
-        let acquired = out
-            .iter()
-            .any(|o| o.msg.header.msg_type == pfkey::MsgType::ACQUIRE);
-        self.a.deliver_kernel(n, out, None);
-        matches!(v, engine::datapath::Verdict::Drop(_)) && acquired
-    }
-}
-
 fn assert_loop(p: &mut Pair) {
-    let got = p
-        .send_packet(true, ip("10.1.0.5"), ip("10.2.0.7"), b"ping a->b")
-        .expect("a has an outbound SA");
-    assert!(got.ends_with(b"ping a->b"), "b decrypted what a encrypted");
-    let got = p
-        .send_packet(false, ip("10.2.0.7"), ip("10.1.0.5"), b"pong b->a")
-        .expect("b has an outbound SA");
-    assert!(got.ends_with(b"pong b->a"));
+    p.assert_loop(ip("10.1.0.5"), ip("10.2.0.7"));
 }
 
 fn esp_sas(peer: &Peer) -> Vec<(u32, u8, u8, Option<u16>)> {
@@ -724,12 +697,7 @@ sainfo address {me} any address {peer} any {{ encryption_algorithm aes 256; auth
         IpsecProto::ESP,
     );
     p.drive();
-    let pkt = harness::ipv4_udp(ip(A), ip(B), b"x");
-    let mut buf = engine::datapath::PacketBuf::new();
-    buf.load(&pkt);
-    let mut out = Vec::new();
-    let _ = p.a.k.outbound(n, &mut buf, &mut out);
-    p.a.deliver_kernel(n, out, None);
+    p.first_packet(ip(A), ip(B));
     p.drive_for(Duration::from_secs(30));
     assert_eq!(
         p.b.established_ph2(),
@@ -1218,12 +1186,7 @@ sainfo anonymous {{ {esp} }}"
         IpsecProto::ESP,
     );
     p.drive();
-    let pkt = harness::ipv4_udp(ip(A), ip(B), b"x");
-    let mut buf = engine::datapath::PacketBuf::new();
-    buf.load(&pkt);
-    let mut out = Vec::new();
-    let _ = p.a.k.outbound(n, &mut buf, &mut out);
-    p.a.deliver_kernel(n, out, None);
+    p.first_packet(ip(A), ip(B));
     p.drive_for(Duration::from_secs(30));
     assert_eq!(
         p.b.established_ph2(),

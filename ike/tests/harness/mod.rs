@@ -406,6 +406,36 @@ impl Pair {
         self.drive_for(Duration::from_secs(5))
     }
 
+    /// Puts the first packet `src -> dst` into a's data path (the one that raises the ACQUIRE
+    /// when there is no SA yet) and hands a's kernel output to its endpoint. Returns whether the
+    /// packet was dropped and an ACQUIRE raised.
+    pub fn first_packet(&mut self, src: IpAddr, dst: IpAddr) -> bool {
+        let n = self.know();
+        let pkt = ipv4_udp(src, dst, b"first");
+        let mut buf = PacketBuf::new();
+        buf.load(&pkt);
+        let mut out = Vec::new();
+        let v = self.a.k.outbound(n, &mut buf, &mut out);
+        let acquired = out
+            .iter()
+            .any(|o| o.msg.header.msg_type == pfkey::MsgType::ACQUIRE);
+        self.a.deliver_kernel(n, out, None);
+        matches!(v, Verdict::Drop(_)) && acquired
+    }
+
+    /// A packet each way through the installed SAs (a `a_ip -> b_ip`, b back); panics if either
+    /// side has no outbound SA or the other does not decrypt it.
+    pub fn assert_loop(&mut self, a_ip: IpAddr, b_ip: IpAddr) {
+        let got = self
+            .send_packet(true, a_ip, b_ip, b"ping a->b")
+            .expect("a has an outbound SA");
+        assert!(got.ends_with(b"ping a->b"), "b decrypted what a encrypted");
+        let got = self
+            .send_packet(false, b_ip, a_ip, b"pong b->a")
+            .expect("b has an outbound SA");
+        assert!(got.ends_with(b"pong b->a"), "a decrypted what b encrypted");
+    }
+
     /// Sends an IP packet `src -> dst` into a's (or b's) data path. Returns the verdict kind.
     pub fn send_packet(
         &mut self,
