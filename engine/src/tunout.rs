@@ -6,7 +6,7 @@
 //! `engine/bench/tunnel.sh`. The core copies the frames of a read batch into
 //! a [`TunBatch`] and hands it to a [`TunThread`], which writes them in order
 //! while the core reads and decrypts the next batch. Buffers are preallocated
-//! and recycled (a pool of [`POOL`]); the core waits when all are in flight.
+//! and recycled (a pool of `POOL`); the core waits when all are in flight.
 
 use std::io;
 use std::os::fd::RawFd;

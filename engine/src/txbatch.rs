@@ -426,7 +426,7 @@ const POOL: usize = 4;
 /// (route lookup, IP output, and on a veth the receiver's softirq) runs in
 /// parallel with the packet path instead of after it. Batches are sent in the
 /// order they are handed over; the core gets an empty one back (it waits
-/// when all [`POOL`] batches are in flight: back-pressure, never a drop).
+/// when all `POOL` batches are in flight: back-pressure, never a drop).
 pub struct SendThread {
     full: Option<std::sync::mpsc::SyncSender<TxBatch>>,
     empty: std::sync::mpsc::Receiver<TxBatch>,
