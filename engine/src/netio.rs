@@ -470,22 +470,7 @@ impl Net {
             .udp
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         let (ss, len) = sockaddr_port(remote);
-        // SAFETY: valid buffer and sockaddr of the given length.
-        let r = unsafe {
-            libc::sendto(
-                fd,
-                data.as_ptr().cast(),
-                data.len(),
-                0,
-                (&ss as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        sendto(fd, data, &ss, len)
     }
 
     /// Sends a complete IP packet.
@@ -499,22 +484,7 @@ impl Net {
                 .as_raw_fd(),
         };
         let (ss, len) = sockaddr(dst);
-        // SAFETY: valid buffer and sockaddr of the given length.
-        let r = unsafe {
-            libc::sendto(
-                fd,
-                pkt.as_ptr().cast(),
-                pkt.len(),
-                0,
-                (&ss as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        sendto(fd, pkt, &ss, len)
     }
 
     /// Removes the routing rule and table (the TUN device goes with its descriptor).
@@ -531,6 +501,31 @@ impl Net {
 }
 
 /// Reads one packet (TUN: the packet; raw IPv4: the packet with its header).
+/// One datagram to `ss` (of length `len`) on `fd`.
+fn sendto(
+    fd: RawFd,
+    data: &[u8],
+    ss: &libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> io::Result<()> {
+    // SAFETY: valid buffer and sockaddr of the given length.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            0,
+            (ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is valid for buf.len() bytes.
     let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
