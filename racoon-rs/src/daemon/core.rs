@@ -85,46 +85,9 @@ pub enum LogLevel {
     Debug2,
 }
 
-/// Keys for decrypting captures. Only written to the log when the daemon
-/// runs with `--log-keys-INSECURE`; `Debug` never shows them.
-pub enum KeyLog {
-    /// A phase-1 SA: the initiator cookie and the IKE encryption key
-    /// (Wireshark's `ikev1_decryption_table`).
-    Ike {
-        icookie: [u8; 8],
-        enc_key: Zeroizing<Vec<u8>>,
-    },
-    /// An ESP SA (Wireshark's `esp_sa` table). Algorithm names as setkey
-    /// prints them (`aes-cbc`, `hmac-sha1`, …).
-    Esp {
-        spi: u32,
-        src: IpAddr,
-        dst: IpAddr,
-        enc_alg: String,
-        enc_key: Zeroizing<Vec<u8>>,
-        auth_alg: String,
-        auth_key: Zeroizing<Vec<u8>>,
-    },
-}
-
-impl std::fmt::Debug for KeyLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeyLog::Ike { icookie, .. } => f
-                .debug_struct("Ike")
-                .field("icookie", icookie)
-                .field("enc_key", &"<redacted>")
-                .finish(),
-            KeyLog::Esp { spi, src, dst, .. } => f
-                .debug_struct("Esp")
-                .field("spi", spi)
-                .field("src", src)
-                .field("dst", dst)
-                .field("keys", &"<redacted>")
-                .finish(),
-        }
-    }
-}
+/// Keys for decrypting captures (the IKE core's type). Only written to the log
+/// when the daemon runs with `--log-keys-INSECURE`; `Debug` never shows them.
+pub use ike::KeyLog;
 
 /// The `script` hooks of a `remote` block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

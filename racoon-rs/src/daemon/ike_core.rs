@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::core::{
-    AdminError, CoreConfig, Establish, EstablishProto, Event, EventCode, IkeCore, KeyLog, LogLevel,
+    AdminError, CoreConfig, Establish, EstablishProto, Event, EventCode, IkeCore, LogLevel,
     Phase1Info, Transmit,
 };
 
@@ -115,7 +115,7 @@ impl IkeEndpointCore {
                 self.pending
                     .push_back(status(EventCode::PHASE1_DPD_TIMEOUT, None, Some(remote)));
             }
-            E::KeyLog(k) => self.translate_keylog(k),
+            E::KeyLog(k) => self.pending.push_back(Event::KeyLog(k)),
             // `ike::Event` is non-exhaustive: new kinds are logged until mapped.
             other => self.pending.push_back(Event::Log {
                 level: LogLevel::Debug,
@@ -123,29 +123,6 @@ impl IkeEndpointCore {
                 text: format!("{other:?}"),
             }),
         }
-    }
-
-    fn translate_keylog(&mut self, k: ike::KeyLog) {
-        self.pending.push_back(Event::KeyLog(match k {
-            ike::KeyLog::Ike { icookie, enc_key } => KeyLog::Ike { icookie, enc_key },
-            ike::KeyLog::Esp {
-                spi,
-                src,
-                dst,
-                enc_alg,
-                enc_key,
-                auth_alg,
-                auth_key,
-            } => KeyLog::Esp {
-                spi,
-                src,
-                dst,
-                enc_alg,
-                enc_key,
-                auth_alg,
-                auth_key,
-            },
-        }));
     }
 }
 
