@@ -13,6 +13,8 @@ pub mod handler;
 pub mod io;
 #[cfg(feature = "io")]
 pub mod netio;
+#[cfg(feature = "io")]
+pub mod process;
 pub mod sad;
 pub mod spd;
 #[cfg(feature = "io")]

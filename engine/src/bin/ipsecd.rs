@@ -228,42 +228,6 @@ fn init_logging(args: &Args) {
     }
 }
 
-/// Detach from the terminal: fork, setsid, fork, chdir /, stdio to /dev/null.
-/// Must run before any thread exists.
-fn daemonize() -> std::io::Result<()> {
-    // SAFETY: single-threaded at this point (no runtime yet); the parent exits
-    // immediately without running destructors that could touch shared state.
-    unsafe {
-        match libc::fork() {
-            -1 => return Err(std::io::Error::last_os_error()),
-            0 => {}
-            _ => libc::_exit(0),
-        }
-        if libc::setsid() == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
-        match libc::fork() {
-            -1 => return Err(std::io::Error::last_os_error()),
-            0 => {}
-            _ => libc::_exit(0),
-        }
-        libc::umask(0o077);
-        if libc::chdir(c"/".as_ptr()) == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if fd >= 0 {
-            libc::dup2(fd, 0);
-            libc::dup2(fd, 1);
-            libc::dup2(fd, 2);
-            if fd > 2 {
-                libc::close(fd);
-            }
-        }
-    }
-    Ok(())
-}
-
 fn write_pid_file(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -278,7 +242,9 @@ fn main() -> ExitCode {
     let socket = std::path::absolute(&socket).unwrap_or(socket);
     let pid_file = std::path::absolute(&args.pid_file).unwrap_or(args.pid_file.clone());
     if !args.foreground {
-        if let Err(e) = daemonize() {
+        // SAFETY: umask only sets the process's file mode mask.
+        unsafe { libc::umask(0o077) };
+        if let Err(e) = engine::process::daemonize() {
             eprintln!("ipsecd: cannot daemonize: {e}");
             return ExitCode::FAILURE;
         }

@@ -89,41 +89,6 @@ pub fn pid_file_path(config: &conf::Config) -> PathBuf {
     }
 }
 
-/// Detach: fork (parent exits 0), setsid, fork, chdir /, stdio to /dev/null.
-/// Must run before any thread exists.
-fn daemonize() -> std::io::Result<()> {
-    // SAFETY: single-threaded here (no runtime yet); the parents leave with
-    // _exit without running destructors.
-    unsafe {
-        match libc::fork() {
-            -1 => return Err(std::io::Error::last_os_error()),
-            0 => {}
-            _ => libc::_exit(0),
-        }
-        if libc::setsid() == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
-        match libc::fork() {
-            -1 => return Err(std::io::Error::last_os_error()),
-            0 => {}
-            _ => libc::_exit(0),
-        }
-        if libc::chdir(c"/".as_ptr()) == -1 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if fd >= 0 {
-            libc::dup2(fd, 0);
-            libc::dup2(fd, 1);
-            libc::dup2(fd, 2);
-            if fd > 2 {
-                libc::close(fd);
-            }
-        }
-    }
-    Ok(())
-}
-
 fn abs(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -159,7 +124,7 @@ pub fn run(args: &Args, config: conf::Config) -> i32 {
     let logfile = args.logfile.as_deref().map(abs);
     if args.foreground {
         println!("Foreground mode.");
-    } else if let Err(e) = daemonize() {
+    } else if let Err(e) = engine::process::daemonize() {
         eprintln!("racoon: {}", StartError::Daemonize(e));
         return 1;
     }
