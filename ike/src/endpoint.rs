@@ -1279,45 +1279,33 @@ impl Inbound<'_> {
 
     /// The first SA payload.
     pub fn sa_payload(&self) -> Option<&isakmp::Sa> {
-        self.find(|x| {
-            if let Payload::Sa(v) = x {
-                Some(v)
-            } else {
-                None
-            }
+        self.find(|x| match x {
+            Payload::Sa(v) => Some(v),
+            _ => None,
         })
     }
 
     /// The first KE payload's data.
     pub fn ke(&self) -> Option<&Vec<u8>> {
-        self.find(|x| {
-            if let Payload::Ke(v) = x {
-                Some(v)
-            } else {
-                None
-            }
+        self.find(|x| match x {
+            Payload::Ke(v) => Some(v),
+            _ => None,
         })
     }
 
     /// The first ID payload.
     pub fn id_payload(&self) -> Option<&isakmp::Identification> {
-        self.find(|x| {
-            if let Payload::Id(v) = x {
-                Some(v)
-            } else {
-                None
-            }
+        self.find(|x| match x {
+            Payload::Id(v) => Some(v),
+            _ => None,
         })
     }
 
     /// The first NONCE payload's data.
     pub fn nonce(&self) -> Option<&Vec<u8>> {
-        self.find(|x| {
-            if let Payload::Nonce(v) = x {
-                Some(v)
-            } else {
-                None
-            }
+        self.find(|x| match x {
+            Payload::Nonce(v) => Some(v),
+            _ => None,
         })
     }
 }
